@@ -1,0 +1,35 @@
+# breakglass: `make run` starts a development broker, `make test` runs every check.
+GO ?= go
+DATA ?= ./breakglass-data
+ADDR ?= 127.0.0.1:8080
+FUZZTIME ?= 10s
+
+.PHONY: run build test deps vet fuzz bench
+
+run:
+	$(GO) run ./cmd/breakglass serve --dev --data $(DATA) --addr $(ADDR)
+
+build:
+	$(GO) build -o bin/breakglass ./cmd/breakglass
+
+deps:
+	./scripts/test-deps.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+
+test: deps vet
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -race -timeout 30m ./broker/... ./sqlite/... ./web/...
+	$(MAKE) fuzz
+
+fuzz:
+	@for t in $$(./scripts/fuzz-targets.sh); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
