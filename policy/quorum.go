@@ -1,0 +1,180 @@
+package policy
+
+import "fmt"
+
+// QuorumResult says whether approvals meet a role's approval rule.
+type QuorumResult struct {
+	// Met is true when every clause has its count of assigned approvers.
+	Met bool
+	// Assigned maps each approver that counts to the index of the clause
+	// it fills. Eligible approvers beyond what the clauses need are in
+	// neither Assigned nor Ignored.
+	Assigned map[string]int
+	// Missing has one human-readable entry per unmet clause, like
+	// "1 more from [security]"; empty when Met.
+	Missing []string
+	// Ignored maps each approver that can never count to why, an error
+	// wrapping ErrSelfApproval, ErrUnknownPrincipal, ErrDisabled or
+	// ErrNotEligible.
+	Ignored map[string]error
+}
+
+// CheckApprover reports whether approver may approve a request for role
+// made by requester. It returns nil or an error wrapping ErrUnknownRole,
+// ErrSelfApproval, ErrUnknownPrincipal, ErrDisabled or ErrNotEligible (a
+// member of no group of any clause).
+func CheckApprover(p *Policy, role, requester, approver string) error {
+	r, ok := p.Role(role)
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownRole, role)
+	}
+	_, err := approverFor(p, r, requester, approver)
+	return err
+}
+
+func approverFor(p *Policy, r *Role, requester, approver string) (*Principal, error) {
+	if approver == requester {
+		return nil, fmt.Errorf("%w: %q requested role %q", ErrSelfApproval, approver, r.Name)
+	}
+	pr, ok := p.Principal(approver)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("approver: %w %q", ErrUnknownPrincipal, approver)
+	case pr.Disabled:
+		return nil, fmt.Errorf("approver %q: %w", approver, ErrDisabled)
+	}
+	for _, cl := range r.Approval {
+		if eligible(pr, cl) {
+			return pr, nil
+		}
+	}
+	return nil, fmt.Errorf("%q for role %q: %w (approvers come from %s)", approver, r.Name, ErrNotEligible, approverGroups(r))
+}
+
+// Quorum decides whether approvers meet role's approval rule for a request
+// made by requester. Each clause needs Count distinct approvers from its
+// groups; all clauses must hold; one approver fills one clause slot at
+// most; the requester, unknown and disabled principals never count;
+// duplicates count once. Approvers eligible for several clauses are
+// assigned by maximum bipartite matching, so the result does not depend on
+// their order. An unknown role is never met.
+func Quorum(p *Policy, role, requester string, approvers []string) QuorumResult {
+	res := QuorumResult{Assigned: map[string]int{}, Ignored: map[string]error{}}
+	r, ok := p.Role(role)
+	if !ok {
+		res.Missing = []string{fmt.Sprintf("unknown role %q", role)}
+		return res
+	}
+	seen := make(map[string]bool, len(approvers))
+	var candidates []*Principal
+	for _, id := range approvers {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		pr, err := approverFor(p, r, requester, id)
+		if err != nil {
+			res.Ignored[id] = err
+			continue
+		}
+		candidates = append(candidates, pr)
+	}
+	m := assign(r, candidates)
+	res.Assigned = m.assigned
+	for j, cl := range r.Approval {
+		if short := cl.Count - len(m.byClause[j]); short > 0 {
+			res.Missing = append(res.Missing, fmt.Sprintf("%d more from %s", short, groupList(cl.Groups)))
+		}
+	}
+	res.Met = len(r.Approval) > 0 && len(res.Missing) == 0
+	return res
+}
+
+// eligible reports whether pr may fill a slot of cl.
+func eligible(pr *Principal, cl Clause) bool {
+	if pr.Disabled {
+		return false
+	}
+	for _, g := range cl.Groups {
+		for _, mine := range pr.Groups {
+			if g == mine {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// approverGroups lists the groups of all clauses of r, once each.
+func approverGroups(r *Role) string {
+	var groups []string
+	seen := map[string]bool{}
+	for _, cl := range r.Approval {
+		for _, g := range cl.Groups {
+			if !seen[g] {
+				seen[g] = true
+				groups = append(groups, g)
+			}
+		}
+	}
+	return groupList(groups)
+}
+
+// matching assigns approvers to clause slots (clause j has Count slots).
+type matching struct {
+	role     *Role
+	byClause [][]*Principal // approvers filling each clause
+	assigned map[string]int // approver id -> clause index
+	filled   int            // slots filled in all
+}
+
+// slots is the number of approvers the role needs in all.
+func (m *matching) slots() int {
+	n := 0
+	for _, cl := range m.role.Approval {
+		n += cl.Count
+	}
+	return n
+}
+
+// assign computes a maximum matching of candidates (distinct, already
+// filtered) to the clause slots of r with Kuhn's augmenting paths: each
+// candidate either takes a free slot or moves an assigned approver to
+// another clause it is eligible for, so no order of candidates loses a
+// quorum that some assignment would meet.
+func assign(r *Role, candidates []*Principal) *matching {
+	m := &matching{role: r, byClause: make([][]*Principal, len(r.Approval)), assigned: map[string]int{}}
+	need := m.slots()
+	for _, a := range candidates {
+		if m.filled == need {
+			break
+		}
+		if m.augment(a, make([]bool, len(r.Approval))) {
+			m.filled++
+		}
+	}
+	return m
+}
+
+// augment tries to place a, visiting each clause at most once per search.
+func (m *matching) augment(a *Principal, visited []bool) bool {
+	for j, cl := range m.role.Approval {
+		if visited[j] || !eligible(a, cl) {
+			continue
+		}
+		visited[j] = true
+		if len(m.byClause[j]) < cl.Count {
+			m.byClause[j] = append(m.byClause[j], a)
+			m.assigned[a.ID] = j
+			return true
+		}
+		for k, b := range m.byClause[j] {
+			if m.augment(b, visited) {
+				m.byClause[j][k] = a
+				m.assigned[a.ID] = j
+				return true
+			}
+		}
+	}
+	return false
+}
