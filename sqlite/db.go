@@ -1,0 +1,214 @@
+// Package sqlite implements broker.Store and the audit log's storage on
+// SQLite (mattn/go-sqlite3): STRICT tables, WAL, synchronous=FULL, one
+// immediate-mode writer connection and a pool of read-only readers on the
+// same file.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/failsmall/breakglass/broker"
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// BusyTimeout is how long a writer waits for another process's write
+	// lock before giving up; zero means DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// Clock stamps migration and checkpoint rows; nil means the wall clock.
+	Clock broker.Clock
+}
+
+// DefaultBusyTimeout is the writer's lock wait when Options leaves it zero.
+const DefaultBusyTimeout = 5 * time.Second
+
+// DB is a breakglass database file. It is safe for concurrent use by many
+// goroutines and, through SQLite's file locks, by many processes.
+type DB struct {
+	path  string
+	w     *sql.DB // one connection, BEGIN IMMEDIATE
+	r     *sql.DB // read-only connections
+	log   *slog.Logger
+	busy  time.Duration
+	clock broker.Clock
+}
+
+var _ broker.Store = (*DB)(nil)
+
+// Open opens or creates the database at path and applies any migration it
+// lacks. It fails with a clear error when path is not a SQLite database or
+// holds a schema newer than this binary knows.
+func Open(path string, opts Options) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db := &DB{path: path, log: opts.Logger, busy: opts.BusyTimeout, clock: opts.Clock}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	if db.busy <= 0 {
+		db.busy = DefaultBusyTimeout
+	}
+	if db.clock == nil {
+		db.clock = broker.SystemClock{}
+	}
+	if db.w, err = sql.Open("sqlite3", dsn(abs, db.busy, false)); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.w.SetMaxOpenConns(1)
+	db.w.SetConnMaxIdleTime(0)
+	ctx := context.Background()
+	if err := db.migrate(ctx); err != nil {
+		db.w.Close()
+		return nil, err
+	}
+	// Readers open after the migrations so the file exists and is in WAL.
+	if db.r, err = sql.Open("sqlite3", dsn(abs, db.busy, true)); err != nil {
+		db.w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.r.SetMaxOpenConns(max(4, runtime.NumCPU()))
+	if err := db.r.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, db.openError("open reader", err)
+	}
+	return db, nil
+}
+
+// dsn is the one place that sets connection pragmas. Writers take the write
+// lock at BEGIN (immediate), so a transaction that reads then writes cannot
+// fail to upgrade its lock halfway; readers are read-only at the SQLite
+// level, so View cannot write even by mistake.
+func dsn(abs string, busy time.Duration, readOnly bool) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
+	if readOnly {
+		q.Set("mode", "ro")
+		q.Set("_query_only", "on")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	errs = append(errs, db.w.Close())
+	return errors.Join(errs...)
+}
+
+// Path returns the path the database was opened with.
+func (db *DB) Path() string { return db.path }
+
+// Update runs fn in one BEGIN IMMEDIATE transaction on the writer and commits
+// it durably (synchronous=FULL) when fn returns nil; otherwise it rolls back
+// everything fn did, audit entries included. Disk full, I/O errors and
+// commit failures are wrapped in broker.ErrAuditUnavailable; so is a write
+// lock still held by another process after the busy timeout.
+func (db *DB) Update(ctx context.Context, fn func(broker.Tx) error) error {
+	tx, err := db.begin(ctx, db.w)
+	if err != nil {
+		return db.updateError("begin", err)
+	}
+	if err := fn(&Tx{ctx: ctx, tx: tx, writable: true, now: db.clock}); err != nil {
+		db.rollback(tx)
+		return db.updateError("", err)
+	}
+	if err := tx.Commit(); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, sql.ErrTxDone) {
+			return fmt.Errorf("sqlite: update not committed: %w", err)
+		}
+		return fmt.Errorf("%w: sqlite: commit: %w", broker.ErrAuditUnavailable, err)
+	}
+	return nil
+}
+
+// View runs fn in a read-only snapshot of the database; fn's write methods
+// fail.
+func (db *DB) View(ctx context.Context, fn func(broker.Tx) error) error {
+	tx, err := db.begin(ctx, db.r)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", db.busyError(err))
+	}
+	defer db.rollback(tx)
+	if err := fn(&Tx{ctx: ctx, tx: tx, now: db.clock}); err != nil {
+		return db.busyError(err)
+	}
+	return nil
+}
+
+func (db *DB) begin(ctx context.Context, pool *sql.DB) (*sql.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return pool.BeginTx(ctx, nil)
+}
+
+func (db *DB) rollback(tx *sql.Tx) {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		db.log.Warn("rollback failed", "path", db.path, "err", err)
+	}
+}
+
+// updateError wraps the errors that mean "the write could not be made
+// durable" in broker.ErrAuditUnavailable, keeping SQLite's message.
+func (db *DB) updateError(op string, err error) error {
+	if op != "" {
+		op = op + ": "
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrFull, sqlite3.ErrIoErr:
+			return fmt.Errorf("%w: sqlite: %s%w", broker.ErrAuditUnavailable, op, err)
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return fmt.Errorf("%w: sqlite: %s%w", broker.ErrAuditUnavailable, op, db.busyError(err))
+		}
+	}
+	if op != "" {
+		return fmt.Errorf("sqlite: %s%w", op, err)
+	}
+	return err
+}
+
+// busyError says plainly that another writer held the lock too long.
+func (db *DB) busyError(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
+		return fmt.Errorf("%s is locked by another writer for longer than the busy timeout (%v): %w", db.path, db.busy, err)
+	}
+	return err
+}
+
+// openError names the two ways a file can be unusable at open.
+func (db *DB) openError(op string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrNotADB {
+		return fmt.Errorf("sqlite: %s is not a SQLite database: %w", db.path, err)
+	}
+	return fmt.Errorf("sqlite: %s %s: %w", op, db.path, db.busyError(err))
+}

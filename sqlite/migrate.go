@@ -1,0 +1,120 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/failsmall/breakglass/migrations"
+)
+
+// migration is one numbered schema file.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+var migrationName = regexp.MustCompile(`^([0-9]{4})_[a-z0-9_]+\.sql$`)
+
+// loadMigrations reads NNNN_name.sql files from fsys, in order. Versions must
+// run 1, 2, 3... with no gap or repeat, so that a schema version names
+// exactly one set of files.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list migrations: %w", err)
+	}
+	slices.Sort(names)
+	var ms []migration
+	for i, name := range names {
+		m := migrationName.FindStringSubmatch(path.Base(name))
+		if m == nil {
+			return nil, fmt.Errorf("sqlite: migration %q: name must be NNNN_name.sql", name)
+		}
+		v, _ := strconv.Atoi(m[1])
+		if v != i+1 {
+			return nil, fmt.Errorf("sqlite: migration %q: want version %04d (versions start at 1 with no gap)", name, i+1)
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read migration %q: %w", name, err)
+		}
+		ms = append(ms, migration{version: v, name: name, sql: string(b)})
+	}
+	return ms, nil
+}
+
+// migrate applies the embedded migrations that w's database lacks.
+func (db *DB) migrate(ctx context.Context) error {
+	ms, err := loadMigrations(migrations.FS)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if err := db.migrateOne(ctx, m, len(ms)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migrateOne applies m in its own immediate transaction unless the database
+// already has it. The version is read inside the transaction, after the
+// write lock is taken, so two processes opening the same new file apply each
+// file once: the second waits for the first, then finds it applied.
+func (db *DB) migrateOne(ctx context.Context, m migration, known int) (err error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return db.openError("begin migration", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL) STRICT`
+	if _, err := tx.ExecContext(ctx, create); err != nil {
+		return db.openError("create schema_migrations", err)
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return db.openError("read schema version", err)
+	}
+	if have > known {
+		return fmt.Errorf("sqlite: %s has schema version %d, newer than this binary knows (%d): upgrade breakglass", db.path, have, known)
+	}
+	if have >= m.version {
+		return tx.Commit()
+	}
+	if have != m.version-1 {
+		return fmt.Errorf("sqlite: %s has schema version %d, cannot apply migration %s", db.path, have, m.name)
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`,
+		m.version, m.name, db.clock.Now().UnixNano()); err != nil {
+		return fmt.Errorf("sqlite: record migration %s: %w", m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit migration %s: %w", m.name, err)
+	}
+	db.log.Info("applied migration", "path", db.path, "migration", m.name)
+	return nil
+}
+
+// SchemaVersion returns the highest migration applied to the database.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	return v, nil
+}
