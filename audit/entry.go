@@ -76,7 +76,9 @@ type wireEntry struct {
 
 // Marshal returns the canonical encoding of e: EntryPrefix followed by
 // compact JSON {"type","time","actor","subjects","data"} in that order,
-// without HTML escaping, and a final newline. The same Entry always gives the
+// without HTML escaping, and a final newline. Data is compacted with
+// json.Compact: whitespace goes, its key order and string escapes stay as
+// given. The same Entry always gives the
 // same bytes. It fails on an unknown type, a zero time, an empty actor or
 // subject, strings that are not valid UTF-8, or Data that is not valid JSON.
 func (e *Entry) Marshal() ([]byte, error) {
