@@ -1,0 +1,144 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// NewChallenge issues a single-use challenge for principal to sign, for
+// action (ActionSession, ActionCancel, ActionRevoke) on subject.
+func (s *Service) NewChallenge(ctx context.Context, principal, action, subject string) ([]byte, error) {
+	p, err := s.Policy()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := p.Principal(principal); !ok {
+		return nil, fmt.Errorf("%w: %q is not in policy %s", ErrUnknownPrincipal, principal, p.Hash())
+	}
+	switch action {
+	case ActionSession:
+		if subject != "" {
+			return nil, fmt.Errorf("%w: a session challenge has no subject", ErrInvalid)
+		}
+	case ActionCancel, ActionRevoke:
+		if !ValidID(subject) {
+			return nil, fmt.Errorf("%w: %s needs a request id as subject, got %q", ErrInvalid, action, subject)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown action %q (want session, cancel or revoke)", ErrInvalid, action)
+	}
+	now := s.cfg.Clock.Now()
+	c := &Challenge{Broker: s.cfg.Name, Principal: principal, Action: action, Subject: subject,
+		Nonce: randomToken(18), NotAfter: now.Add(s.cfg.ChallengeTTL).Truncate(time.Second)}
+	text, err := c.Encode()
+	if err != nil {
+		return nil, err
+	}
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.DeleteExpired(now); err != nil {
+			return err
+		}
+		return tx.InsertChallenge(c)
+	})
+	return text, err
+}
+
+// answer checks sig is the challenge's principal signing text, and consumes
+// the challenge in tx so that it can't be used again.
+func (s *Service) answer(tx Tx, text, sig []byte, action string, now time.Time) (*Challenge, *signed, error) {
+	p, err := s.Policy()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := ParseChallenge(text)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Action != action || c.Broker != s.cfg.Name {
+		return nil, nil, fmt.Errorf("%w: challenge is for %s on %q, not %s here", ErrChallenge, c.Action, c.Broker, action)
+	}
+	who, err := verifySignature(p, sig, text)
+	if err != nil {
+		return nil, nil, err
+	}
+	if who.principal.ID != c.Principal {
+		return nil, nil, fmt.Errorf("%w: challenge for %s signed by %s's key", ErrForbidden, c.Principal, who.principal.ID)
+	}
+	stored, err := tx.ConsumeChallenge(c.Nonce, now)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil, fmt.Errorf("%w: unknown challenge; ask for a new one", ErrChallenge)
+	case errors.Is(err, ErrConflict):
+		return nil, nil, fmt.Errorf("%w: challenge already used; ask for a new one", ErrChallenge)
+	case err != nil:
+		return nil, nil, err
+	}
+	if stored.Principal != c.Principal || stored.Action != c.Action || stored.Subject != c.Subject ||
+		stored.Broker != c.Broker || !stored.NotAfter.Equal(c.NotAfter) {
+		return nil, nil, fmt.Errorf("%w: challenge text differs from the one issued", ErrChallenge)
+	}
+	if !now.Before(c.NotAfter) {
+		return nil, nil, fmt.Errorf("%w: challenge lapsed at %s; ask for a new one", ErrChallenge, c.NotAfter.Format(time.RFC3339))
+	}
+	return &c, who, nil
+}
+
+// OpenSession exchanges a signed session challenge for a bearer token for
+// reads, valid for SessionTTL.
+func (s *Service) OpenSession(ctx context.Context, text, sig []byte) (token string, sess *Session, err error) {
+	token = randomToken(32)
+	err = s.update(ctx, func(tx Tx, now time.Time) error {
+		c, _, err := s.answer(tx, text, sig, ActionSession, now)
+		if err != nil {
+			return err
+		}
+		sess = &Session{TokenHash: hashToken(token), Principal: c.Principal, Created: now, Expires: now.Add(s.cfg.SessionTTL)}
+		return tx.InsertSession(sess)
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return token, sess, nil
+}
+
+// Authenticate returns the principal of a session token.
+func (s *Service) Authenticate(ctx context.Context, token string) (string, error) {
+	if token == "" {
+		return "", fmt.Errorf("%w: no session: sign a challenge at /v1/sessions first", ErrUnauthenticated)
+	}
+	var sess *Session
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		sess, err = tx.Session(hashToken(token))
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("%w: unknown session; open a new one", ErrUnauthenticated)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !s.cfg.Clock.Now().Before(sess.Expires) {
+		return "", fmt.Errorf("%w: session expired at %s; open a new one", ErrUnauthenticated, sess.Expires.Format(time.RFC3339))
+	}
+	return sess.Principal, nil
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}

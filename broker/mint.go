@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/failsmall/breakglass/policy"
+)
+
+// grantIfQuorum mints the grant of r when its approvals meet the quorum. The
+// state change is a compare-and-swap from pending, so racing approvals yield
+// exactly one grant.
+func (s *Service) grantIfQuorum(tx Tx, p *policy.Policy, r *Request, res *ApprovalResult, now time.Time) error {
+	all, err := tx.Approvals(r.ID)
+	if err != nil {
+		return err
+	}
+	var approvers []string
+	for _, a := range all {
+		if a.Kind == KindApproval && !slices.Contains(approvers, a.Approver) {
+			approvers = append(approvers, a.Approver)
+		}
+	}
+	q := policy.Quorum(p, r.Role, r.Requester, approvers)
+	if !q.Met {
+		res.Missing = q.Missing
+		return nil
+	}
+	role, _ := p.Role(r.Role)
+	if err := tx.SetRequestState(r.ID, StatePending, StateIssued, now); err != nil {
+		return fmt.Errorf("grant request %s: %w", r.ID, err)
+	}
+	counted := make([]string, 0, len(q.Assigned))
+	for _, a := range approvers {
+		if _, ok := q.Assigned[a]; ok {
+			counted = append(counted, a)
+		}
+	}
+	g := &Grant{ID: NewID(now), RequestID: r.ID, Requester: r.Requester, Role: r.Role,
+		Approvers: counted, Issued: now.Truncate(time.Second), Expires: now.Truncate(time.Second).Add(min(r.Duration, role.MaxDuration))}
+	g.Token, g.KeyID, err = s.cfg.Minter.MintJWT(JWTClaims{Issuer: s.cfg.Name, Subject: r.Requester,
+		Audience: role.Audience, Scopes: role.Scopes, IssuedAt: g.Issued, Expiry: g.Expires,
+		GrantID: g.ID, Role: r.Role, Incident: r.Incident, RequestID: r.ID, Approvers: g.Approvers,
+		PolicyHash: r.PolicyHash, Drill: r.Drill})
+	if err != nil {
+		return fmt.Errorf("mint credentials for request %s: %w", r.ID, err)
+	}
+	if err := tx.InsertGrant(g); err != nil {
+		return err
+	}
+	if _, err := tx.Append(Event{Type: EventGrantIssued, Time: now, Actor: "broker", Subjects: []string{r.ID, g.ID},
+		Data: mustJSON(map[string]any{"grant": g.ID, "request": r.ID, "role": r.Role, "requester": r.Requester,
+			"approvers": g.Approvers, "issued": g.Issued, "expires": g.Expires, "kid": g.KeyID,
+			"incident": r.Incident, "policy": r.PolicyHash, "statement_digest": r.StatementDigest})}); err != nil {
+		return err
+	}
+	r.State, r.Updated = StateIssued, now
+	res.Grant = g
+	return nil
+}
+
+// expire moves a lapsed pending request to expired and audits it.
+func (s *Service) expire(tx Tx, r *Request, now time.Time) error {
+	if err := tx.SetRequestState(r.ID, StatePending, StateExpired, now); err != nil {
+		return err
+	}
+	r.State, r.Updated = StateExpired, now
+	_, err := tx.Append(Event{Type: EventRequestExpired, Time: now, Actor: "broker", Subjects: []string{r.ID},
+		Data: mustJSON(map[string]any{"request": r.ID, "expires": r.Expires})})
+	return err
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/sqlite"
+	"github.com/failsmall/breakglass/token"
+	"github.com/failsmall/breakglass/web"
+)
+
+// keyRetention keeps a retired signing key in the JWKS for longer than any
+// token it signed can live (policy caps durations at 24h) plus clock skew.
+const keyRetention = 25 * time.Hour
+
+// dataDir lays out the broker's data folder.
+type dataDir string
+
+func (d dataDir) db() string      { return filepath.Join(string(d), "breakglass.db") }
+func (d dataDir) keys() string    { return filepath.Join(string(d), "keys") }
+func (d dataDir) devKeys() string { return filepath.Join(string(d), "dev-keys") }
+func (d dataDir) policy() string  { return filepath.Join(string(d), "policy.yaml") }
+
+// appConfig is everything a running broker needs.
+type appConfig struct {
+	Name       string
+	Data       dataDir
+	PolicyFile string
+	Logger     *slog.Logger
+	// SweepEvery is how often lapsed requests and grants are expired and
+	// the keyring re-read.
+	SweepEvery time.Duration
+}
+
+// app is a running broker: store, keys, service and HTTP server.
+type app struct {
+	cfg  appConfig
+	db   *sqlite.DB
+	keys *token.Keyring
+	svc  *broker.Service
+	srv  *http.Server
+	ln   net.Listener
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// openApp opens the store and keys and loads the policy. An invalid policy
+// does not stop it: the broker serves health and status and refuses
+// requests with the reason.
+func openApp(ctx context.Context, cfg appConfig) (*app, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = 5 * time.Second
+	}
+	if err := os.MkdirAll(string(cfg.Data), 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	db, err := sqlite.Open(cfg.Data.db(), sqlite.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := token.OpenKeyring(cfg.Data.keys(), keyRetention, time.Now)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: minter{keys}, Logger: cfg.Logger})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &app{cfg: cfg, db: db, keys: keys, svc: svc}
+	if err := svc.Record(ctx, broker.EventBrokerStarted, nil, map[string]string{"name": cfg.Name, "kid": keys.CurrentKID()}); err != nil {
+		cfg.Logger.Error("could not audit the start", "err", err)
+	}
+	a.loadPolicy(ctx)
+	return a, nil
+}
+
+func (a *app) loadPolicy(ctx context.Context) {
+	p, err := readPolicy(a.cfg.PolicyFile)
+	if err != nil {
+		a.cfg.Logger.Error("policy not loaded; the broker refuses requests until a valid policy is loaded", "file", a.cfg.PolicyFile, "err", err)
+		a.svc.RejectPolicy(ctx, err)
+		return
+	}
+	if err := a.svc.SetPolicy(ctx, p); err != nil {
+		a.cfg.Logger.Error("could not activate the policy", "err", err)
+		a.svc.RejectPolicy(ctx, err)
+		return
+	}
+	a.cfg.Logger.Info("policy loaded", "file", a.cfg.PolicyFile, "hash", p.Hash(), "roles", len(p.Roles))
+}
+
+func readPolicy(path string) (*policy.Policy, error) {
+	if path == "" {
+		return nil, errors.New("no policy file configured: pass --config with a `policy:` path, or --dev")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	p, err := policy.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// listen starts serving on addr ("host:port"; port 0 picks one).
+func (a *app) listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another broker running? pick another --addr)", addr, err)
+	}
+	a.ln = ln
+	s := web.NewServer(web.Config{Service: a.svc, Logger: a.cfg.Logger, Started: time.Now(),
+		JWKS: func() any { return a.keys.JWKS() }, KeyIDs: a.kids})
+	a.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(a.cfg.Logger.Handler(), slog.LevelWarn)}
+	ctx, stop := context.WithCancel(context.Background())
+	a.stop = stop
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.cfg.Logger.Error("http server stopped", "err", err)
+		}
+	}()
+	go func() { defer a.wg.Done(); a.background(ctx) }()
+	return nil
+}
+
+// URL is where the broker serves.
+func (a *app) URL() string { return "http://" + a.ln.Addr().String() }
+
+// background expires lapsed requests and grants, and re-reads the keyring
+// that `breakglass keys rotate` may have changed.
+func (a *app) background(ctx context.Context) {
+	t := time.NewTicker(a.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := a.svc.Sweep(ctx); err != nil {
+			a.cfg.Logger.Warn("sweep", "err", err)
+		} else if n > 0 {
+			a.cfg.Logger.Info("expired", "count", n)
+		}
+		if changed, err := a.keys.Reload(); err != nil {
+			a.cfg.Logger.Warn("keyring reload", "err", err)
+		} else if changed {
+			a.cfg.Logger.Info("signing keys changed", "current", a.keys.CurrentKID())
+		}
+	}
+}
+
+func (a *app) kids() []string {
+	var out []string
+	for _, k := range a.keys.Keys() {
+		if k.Published {
+			out = append(out, k.KID)
+		}
+	}
+	return out
+}
+
+// Close stops serving, records the stop and closes the store.
+func (a *app) Close() error {
+	if a.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		a.srv.Shutdown(ctx)
+		cancel()
+		a.stop()
+		a.wg.Wait()
+	}
+	if err := a.svc.Record(context.Background(), broker.EventBrokerStopped, nil, map[string]string{"name": a.cfg.Name}); err != nil {
+		a.cfg.Logger.Warn("could not audit the stop", "err", err)
+	}
+	return a.db.Close()
+}
+
+// minter mints grant JWTs with the keyring.
+type minter struct{ k *token.Keyring }
+
+func (m minter) MintJWT(c broker.JWTClaims) (string, string, error) {
+	tok, err := m.k.Mint(token.Claims{Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience,
+		IssuedAt: c.IssuedAt, NotBefore: c.IssuedAt, Expiry: c.Expiry, ID: c.GrantID, Role: c.Role,
+		Scopes: c.Scopes, Incident: c.Incident, RequestID: c.RequestID, Approvers: c.Approvers,
+		PolicyHash: c.PolicyHash, Drill: c.Drill})
+	if err != nil {
+		return "", "", err
+	}
+	return tok, headerKID(tok), nil
+}
+
+// headerKID reads the kid the keyring put in a token it just minted.
+func headerKID(tok string) string {
+	head, _, _ := strings.Cut(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	json.Unmarshal(b, &h)
+	return h.Kid
+}

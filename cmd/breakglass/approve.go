@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/failsmall/breakglass/broker"
+)
+
+func runApprove(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("approve")
+	c.addGlobals(fs)
+	yes := fs.Bool("yes", false, "sign without asking to confirm")
+	pos, err := parse(fs, args, 1, 1, "ID [--yes]")
+	if err != nil {
+		return err
+	}
+	cl, id, err := c.login(ctx)
+	if err != nil {
+		return err
+	}
+	defer id.close()
+	r, err := cl.Get(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	// What you see is what you sign: check the statement says what the
+	// request record says before showing it.
+	st, err := broker.ParseStatement([]byte(r.Statement))
+	if err != nil || st.Kind != broker.KindApproval || st.Request != r.ID || broker.Digest([]byte(r.Statement)) != r.StatementDigest {
+		return fmt.Errorf("the broker sent a statement that does not match request %s; not signing", r.ID)
+	}
+	if r.State != broker.StatePending {
+		return fmt.Errorf("request %s is %s, not pending; nothing to approve", r.ID, r.State)
+	}
+	fmt.Fprintf(c.stdout, "You (%s) are approving:\n\n%s\n", id.principal, r.Statement)
+	if !*yes && !c.confirm("Sign this approval with your key? [y/N] ") {
+		return fmt.Errorf("not approved: you did not confirm")
+	}
+	sig, err := id.sign([]byte(r.Statement))
+	if err != nil {
+		return err
+	}
+	res, err := cl.Approve(ctx, r.ID, sig)
+	if err != nil {
+		return err
+	}
+	if c.g.json {
+		return c.printJSON(res)
+	}
+	switch {
+	case res.Granted:
+		fmt.Fprintf(c.stdout, "approved by %s: quorum met, grant %s issued until %s\n", res.Approver, res.Grant.ID, res.Grant.Expires.Format("2006-01-02T15:04:05Z07:00"))
+	case res.Duplicate:
+		fmt.Fprintf(c.stdout, "%s had already approved %s; it counts once. Still needed: %s\n", res.Approver, r.ID, strings.Join(res.Missing, "; "))
+	default:
+		fmt.Fprintf(c.stdout, "approved by %s; still needed: %s\n", res.Approver, strings.Join(res.Missing, "; "))
+	}
+	return nil
+}
+
+// confirm asks a yes/no question on stdin.
+func (c *cli) confirm(prompt string) bool {
+	fmt.Fprint(c.stdout, prompt)
+	line, _ := bufio.NewReader(c.stdin).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
+}
+
+func runDeny(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("deny")
+	c.addGlobals(fs)
+	reason := fs.String("reason", "", "why you deny it, in one line (required)")
+	pos, err := parse(fs, args, 1, 1, "ID --reason TEXT")
+	if err != nil {
+		return err
+	}
+	if *reason == "" {
+		return errUsage("--reason is required: breakglass deny ID --reason TEXT")
+	}
+	cl, id, err := c.login(ctx)
+	if err != nil {
+		return err
+	}
+	defer id.close()
+	r, err := cl.Get(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	text, err := broker.DenialStatement([]byte(r.Statement), *reason)
+	if err != nil {
+		return err
+	}
+	sig, err := id.sign(text)
+	if err != nil {
+		return err
+	}
+	out, err := cl.Deny(ctx, r.ID, text, sig)
+	if err != nil {
+		return err
+	}
+	if c.g.json {
+		return c.printJSON(out)
+	}
+	fmt.Fprintf(c.stdout, "request %s denied by %s\n", out.ID, id.principal)
+	return nil
+}
+
+func runCancel(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("cancel")
+	c.addGlobals(fs)
+	pos, err := parse(fs, args, 1, 1, "ID")
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	id, err := c.identity(ctx, cl)
+	if err != nil {
+		return err
+	}
+	defer id.close()
+	out, err := cl.Cancel(ctx, pos[0], id.principal, id.sign)
+	if err != nil {
+		return err
+	}
+	if c.g.json {
+		return c.printJSON(out)
+	}
+	fmt.Fprintf(c.stdout, "request %s cancelled\n", out.ID)
+	return nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
+	"github.com/failsmall/breakglass/token"
+)
+
+func runKeys(ctx context.Context, c *cli, args []string) error {
+	if len(args) > 0 && args[0] == "rotate" {
+		return runKeysRotate(ctx, c, args[1:])
+	}
+	fs := c.newFlags("keys")
+	c.addGlobals(fs)
+	if _, err := parse(fs, args, 0, 0, ""); err != nil {
+		return err
+	}
+	signers, closeFn, err := c.signers()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	lines := make([]string, len(signers))
+	for i, s := range signers {
+		lines[i] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	found, err := cl.LookupKeys(ctx, lines)
+	if err != nil {
+		return err
+	}
+	if c.g.json {
+		return c.printJSON(map[string]any{"keys": found})
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tFINGERPRINT\tPRINCIPAL")
+	for i, k := range found {
+		p := k.Principal
+		if p == "" {
+			p = "(not enrolled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", signers[i].PublicKey().Type(), k.Fingerprint, p)
+	}
+	return tw.Flush()
+}
+
+// runKeysRotate rotates the JWT signing key in the broker's data folder. A
+// running broker picks the new key up within seconds; the old public key
+// stays in the JWKS until tokens it signed have expired.
+func runKeysRotate(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("keys rotate")
+	data := fs.String("data", "./breakglass-data", "the broker's data folder")
+	if _, err := parse(fs, args, 0, 0, ""); err != nil {
+		return err
+	}
+	d := dataDir(*data)
+	kr, err := token.OpenKeyring(d.keys(), keyRetention, time.Now)
+	if err != nil {
+		return err
+	}
+	old := kr.CurrentKID()
+	kid, err := kr.Rotate()
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.Open(d.db(), sqlite.Options{})
+	if err != nil {
+		return fmt.Errorf("rotated to %s but could not audit it: %w", kid, err)
+	}
+	defer db.Close()
+	err = db.Update(ctx, func(tx broker.Tx) error {
+		_, err := tx.Append(broker.Event{Type: broker.EventKeyRotated, Time: time.Now(), Actor: "operator",
+			Subjects: []string{kid}, Data: []byte(fmt.Sprintf(`{"old":%q,"new":%q}`, old, kid))})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rotated to %s but could not audit it: %w", kid, err)
+	}
+	fmt.Fprintf(c.stdout, "signing key rotated: %s -> %s; %s stays in the JWKS for %s\n", old, kid, old, keyRetention)
+	return nil
+}

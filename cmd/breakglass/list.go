@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/web"
+)
+
+func runList(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("list")
+	c.addGlobals(fs)
+	state := fs.String("state", "", "only requests in this state (pending, issued, denied, cancelled, expired, revoked)")
+	requester := fs.String("requester", "", "only requests by this principal")
+	if _, err := parse(fs, args, 0, 0, ""); err != nil {
+		return err
+	}
+	if *state != "" {
+		if _, err := broker.ParseState(*state); err != nil {
+			return errUsage("--state: %v", err)
+		}
+	}
+	cl, id, err := c.login(ctx)
+	if err != nil {
+		return err
+	}
+	defer id.close()
+	reqs, err := cl.List(ctx, *state, *requester)
+	if err != nil {
+		return err
+	}
+	if c.g.json {
+		return c.printJSON(map[string]any{"requests": reqs})
+	}
+	if len(reqs) == 0 {
+		fmt.Fprintln(c.stdout, "no requests")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tROLE\tREQUESTER\tDURATION\tINCIDENT\tCREATED")
+	for _, r := range reqs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, r.Role, r.Requester, r.Duration,
+			dash(r.Incident), r.Created.Local().Format(time.DateTime))
+	}
+	return tw.Flush()
+}
+
+func runShow(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("show")
+	c.addGlobals(fs)
+	pos, err := parse(fs, args, 1, 1, "ID [--json]")
+	if err != nil {
+		return err
+	}
+	cl, id, err := c.login(ctx)
+	if err != nil {
+		return err
+	}
+	defer id.close()
+	r, err := cl.Get(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if c.g.json {
+		return c.printJSON(r)
+	}
+	printRequest(c, r)
+	return nil
+}
+
+func printRequest(c *cli, r *web.RequestJSON) {
+	fmt.Fprintf(c.stdout, "request %s: %s\n\n%s\n", r.ID, r.State, r.Statement)
+	fmt.Fprintf(c.stdout, "statement digest: %s\ncreated: %s\n", r.StatementDigest, r.Created.Format(time.RFC3339))
+	for _, a := range r.Approvals {
+		extra := ""
+		if a.UserVerified {
+			extra += ", user verified"
+		}
+		if a.CounterWarning {
+			extra += ", WARNING: security key counter did not increase"
+		}
+		fmt.Fprintf(c.stdout, "%s by %s at %s (%s %s%s)\n", a.Kind, a.Approver, a.Created.Format(time.RFC3339), a.KeyType, a.Key, extra)
+	}
+	if g := r.Grant; g != nil {
+		fmt.Fprintf(c.stdout, "grant %s: issued %s, expires %s, approvers %s\n", g.ID, g.Issued.Format(time.RFC3339),
+			g.Expires.Format(time.RFC3339), strings.Join(g.Approvers, ", "))
+		if !g.Revoked.IsZero() {
+			fmt.Fprintf(c.stdout, "revoked %s by %s\n", g.Revoked.Format(time.RFC3339), g.RevokedBy)
+		}
+	}
+}
+
+func runStatus(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("status")
+	c.addGlobals(fs)
+	if _, err := parse(fs, args, 0, 0, ""); err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if c.g.json {
+		return c.printJSON(st)
+	}
+	fmt.Fprintf(c.stdout, "broker: %s at %s\n", st.Broker, cl.URL())
+	if st.Policy != "" {
+		fmt.Fprintf(c.stdout, "policy: %s (loaded %s ago)\n", st.Policy, st.PolicyAge)
+	} else {
+		fmt.Fprintf(c.stdout, "policy: NONE, refusing requests: %s\n", st.PolicyError)
+	}
+	fmt.Fprintf(c.stdout, "signing keys: %s\n", strings.Join(st.SigningKeys, ", "))
+	for _, s := range broker.States {
+		if n := st.Counts[s]; n > 0 {
+			fmt.Fprintf(c.stdout, "%s: %d\n", s, n)
+		}
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

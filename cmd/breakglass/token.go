@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+func runToken(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("token")
+	c.addGlobals(fs)
+	out := fs.String("out", "", "write the JWT to this file (mode 0600) instead of stdout")
+	pos, err := parse(fs, args, 1, 1, "ID [--out FILE]")
+	if err != nil {
+		return err
+	}
+	cl, id, err := c.login(ctx)
+	if err != nil {
+		return err
+	}
+	defer id.close()
+	g, err := cl.Credentials(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := writeSecret(*out, []byte(g.Token+"\n")); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.g.json:
+		return c.printJSON(g)
+	case *out != "":
+		fmt.Fprintf(c.stdout, "wrote the JWT of grant %s to %s; it expires %s (in %s)\n", g.ID, *out,
+			g.Expires.Format(time.RFC3339), time.Until(g.Expires).Truncate(time.Second))
+	default:
+		fmt.Fprintln(c.stdout, g.Token)
+	}
+	return nil
+}
+
+// writeSecret writes data to path with mode 0600, atomically, never through
+// an existing file's looser mode.
+func writeSecret(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".breakglass-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func runRevoke(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("revoke")
+	c.addGlobals(fs)
+	pos, err := parse(fs, args, 1, 1, "ID")
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	id, err := c.identity(ctx, cl)
+	if err != nil {
+		return err
+	}
+	defer id.close()
+	g, err := cl.Revoke(ctx, pos[0], id.principal, id.sign)
+	if err != nil {
+		return err
+	}
+	if c.g.json {
+		return c.printJSON(g)
+	}
+	fmt.Fprintf(c.stdout, "grant %s of request %s revoked by %s\n", g.ID, g.Request, g.RevokedBy)
+	return nil
+}

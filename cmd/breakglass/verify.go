@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/failsmall/breakglass/token"
+)
+
+func runVerify(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("verify")
+	c.addGlobals(fs)
+	jwksFile := fs.String("jwks", "", "verify offline against this JWKS file (from /.well-known/jwks.json)")
+	aud := fs.String("aud", "", "the audience you accept (required)")
+	iss := fs.String("iss", "", "the issuer you accept (default: the broker's name from --broker; required with --jwks)")
+	skew := fs.Duration("skew", 30*time.Second, "clock skew allowed")
+	pos, err := parse(fs, args, 1, 1, "[--jwks FILE|--broker URL] --aud AUDIENCE TOKEN|-")
+	if err != nil {
+		return err
+	}
+	if *aud == "" {
+		return errUsage("--aud is required: name the audience your service accepts (the role's jwt audience)")
+	}
+	raw, err := readToken(c, pos[0])
+	if err != nil {
+		return err
+	}
+	var jwks token.JWKS
+	if *jwksFile != "" {
+		data, err := os.ReadFile(*jwksFile)
+		if err != nil {
+			return fmt.Errorf("read --jwks: %w", err)
+		}
+		if jwks, err = token.ParseJWKS(data); err != nil {
+			return fmt.Errorf("%s: %w", *jwksFile, err)
+		}
+		if *iss == "" {
+			return errUsage("--iss is required with --jwks: name the broker you trust (its name, shown by `breakglass status`)")
+		}
+	} else {
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		data, err := cl.JWKS(ctx)
+		if err != nil {
+			return err
+		}
+		if jwks, err = token.ParseJWKS(data); err != nil {
+			return fmt.Errorf("the broker's JWKS: %w", err)
+		}
+		if *iss == "" {
+			st, err := cl.Status(ctx)
+			if err != nil {
+				return err
+			}
+			*iss = st.Broker
+		}
+	}
+	claims, err := token.Verify(raw, jwks, token.VerifyOptions{Issuer: *iss, Audience: *aud, Leeway: *skew})
+	if err != nil {
+		return &exitError{1, fmt.Errorf("token is NOT valid: %w", err)}
+	}
+	if c.g.json {
+		return c.printJSON(claims)
+	}
+	fmt.Fprintf(c.stdout, "token is valid: grant %s, role %s for %s\n", claims.ID, claims.Role, claims.Subject)
+	fmt.Fprintf(c.stdout, "issuer: %s\naudience: %s\nscopes: %s\nincident: %s\nrequest: %s\napprovers: %s\npolicy: %s\nissued: %s\nexpires: %s\n",
+		claims.Issuer, strings.Join(claims.Audience, ", "), strings.Join(claims.Scopes, " "), dash(claims.Incident),
+		claims.RequestID, strings.Join(claims.Approvers, ", "), claims.PolicyHash,
+		claims.IssuedAt.UTC().Format(time.RFC3339), claims.Expiry.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// readToken reads a token from a file, from stdin ("-"), or takes it as given.
+func readToken(c *cli, arg string) (string, error) {
+	var data []byte
+	switch {
+	case arg == "-":
+		b, err := io.ReadAll(io.LimitReader(c.stdin, 64<<10))
+		if err != nil {
+			return "", err
+		}
+		data = b
+	case strings.Count(arg, ".") == 2 && !strings.ContainsAny(arg, "/\\"):
+		data = []byte(arg)
+	default:
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return "", fmt.Errorf("read token: %w (pass a file, the token itself, or - for stdin)", err)
+		}
+		data = b
+	}
+	return strings.TrimSpace(string(data)), nil
+}

@@ -1,0 +1,164 @@
+// Package web is breakglass's HTTP face: the JSON API under /v1, health,
+// metrics and the JWKS, and the Client the CLI uses. Handlers decode (with a
+// size limit), call one broker.Service method, and encode; errors map to
+// statuses in one table (errors.go).
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/failsmall/breakglass/broker"
+)
+
+// Config wires a Server. Service is required.
+type Config struct {
+	Service *broker.Service
+	Logger  *slog.Logger
+	// JWKS returns the JSON Web Key Set to publish; KeyIDs the signing
+	// key ids, current first.
+	JWKS   func() any
+	KeyIDs func() []string
+	// Started is when the process started, for /v1/status.
+	Started time.Time
+}
+
+// Server serves the API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	svc     *broker.Service
+	reg     *prometheus.Registry
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	grants  prometheus.Counter
+}
+
+// NewServer builds the router and its metrics registry.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.JWKS == nil {
+		cfg.JWKS = func() any { return map[string]any{"keys": []any{}} }
+	}
+	if cfg.KeyIDs == nil {
+		cfg.KeyIDs = func() []string { return nil }
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, svc: cfg.Service, reg: prometheus.NewRegistry()}
+	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breakglass_http_requests_total",
+		Help: "HTTP requests by route and status code."}, []string{"route", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "breakglass_http_request_duration_seconds",
+		Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"})
+	s.grants = prometheus.NewCounter(prometheus.CounterOpts{Name: "breakglass_grants_issued_total",
+		Help: "Grants minted by this process."})
+	s.reg.MustRegister(s.reqs, s.latency, s.grants, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &stateCollector{s: s})
+	return s
+}
+
+// Handler returns the router with every route registered.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer, s.instrument)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Get("/.well-known/jwks.json", s.jwks)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	r.Route("/v1", func(r chi.Router) {
+		r.Get("/status", s.status)
+		r.Post("/keys/lookup", s.lookupKeys)
+		r.Post("/challenges", s.newChallenge)
+		r.Post("/sessions", s.openSession)
+		r.Post("/requests/prepare", s.prepareRequest)
+		r.Post("/requests", s.createRequest)
+		r.With(s.session).Get("/requests", s.listRequests)
+		r.With(s.session).Get("/requests/{id}", s.getRequest)
+		r.Post("/requests/{id}/approvals", s.approve)
+		r.Post("/requests/{id}/denials", s.deny)
+		r.Post("/requests/{id}/cancel", s.cancel)
+		r.Post("/requests/{id}/revoke", s.revoke)
+		r.With(s.session).Get("/requests/{id}/credentials", s.credentials)
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, errNoRoute)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, errNoMethod)
+	})
+	return r
+}
+
+// instrument counts requests by route pattern (never by raw path, which holds ids).
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.reqs.WithLabelValues(route, strconv.Itoa(ww.Status())).Inc()
+		s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+type principalKey struct{}
+
+// session requires a bearer token from /v1/sessions and puts its principal
+// in the request context.
+func (s *Server) session(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := cutBearer(r.Header.Get("Authorization"))
+		p, err := s.svc.Authenticate(r.Context(), tok)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+func principalOf(r *http.Request) string { p, _ := r.Context().Value(principalKey{}).(string); return p }
+
+func cutBearer(h string) (string, bool) {
+	const prefix = "Bearer "
+	if len(h) > len(prefix) && h[:len(prefix)] == prefix {
+		return h[len(prefix):], true
+	}
+	return "", false
+}
+
+// stateCollector exports request counts by state from the store at scrape time.
+type stateCollector struct{ s *Server }
+
+var stateDesc = prometheus.NewDesc("breakglass_requests", "Requests by state.", []string{"state"}, nil)
+var policyDesc = prometheus.NewDesc("breakglass_policy_loaded", "1 when a valid policy is active.", nil, nil)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- stateDesc; ch <- policyDesc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.s.svc.Status(context.Background())
+	if err != nil {
+		c.s.log.Warn("metrics: status", "err", err)
+		return
+	}
+	for _, state := range broker.States {
+		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(st.Counts[state]), string(state))
+	}
+	loaded := 0.0
+	if st.Policy != "" {
+		loaded = 1
+	}
+	ch <- prometheus.MustNewConstMetric(policyDesc, prometheus.GaugeValue, loaded)
+}
