@@ -129,7 +129,10 @@ func (s *Server) session(next http.Handler) http.Handler {
 	})
 }
 
-func principalOf(r *http.Request) string { p, _ := r.Context().Value(principalKey{}).(string); return p }
+func principalOf(r *http.Request) string {
+	p, _ := r.Context().Value(principalKey{}).(string)
+	return p
+}
 
 func cutBearer(h string) (string, bool) {
 	const prefix = "Bearer "
