@@ -17,13 +17,19 @@ func (c *checker) validate(p *Policy) {
 		c.refs(child(item("principals", i), "groups"), pr.Groups, groups, "group")
 	}
 	c.refs("admins", p.Admins, principals, "principal")
+	// Whether a role can be approved is judged only on a clean list of
+	// principals; otherwise it would repeat their problems as role problems.
+	cleanPrincipals := !slices.ContainsFunc(c.problems, func(pr Problem) bool {
+		return strings.HasPrefix(pr.Field, "principals[") || strings.HasPrefix(pr.Field, "groups[")
+	})
 	for i := range p.Roles {
 		field := item("roles", i)
 		r := &p.Roles[i]
 		c.refs(child(field, "requesters"), r.Requesters, groups, "group")
-		known := true
+		known := cleanPrincipals
 		for j, cl := range r.Approval {
 			known = c.refs(child(item(child(field, "approval"), j), "groups"), cl.Groups, groups, "group") && known
+			known = known && len(cl.Groups) > 0
 		}
 		if known {
 			c.approvable(p, field, r)
@@ -128,6 +134,11 @@ func (c *checker) uniqueKeys(p *Policy) {
 		prev, dup := first[wire]
 		if !dup {
 			first[wire] = ek
+			continue
+		}
+		if prev.principal == ek.principal {
+			c.addf(ek.field, "key %s is listed twice for principal %q (also line %d, %s)",
+				ek.key.Fingerprint, p.Principals[ek.principal].ID, c.line(prev.field), prev.field)
 			continue
 		}
 		c.addf(ek.field, "key %s of principal %q is also enrolled for principal %q (line %d, %s); a key identifies exactly one principal",
