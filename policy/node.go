@@ -94,8 +94,10 @@ func describe(n *yaml.Node) string {
 		switch t := n.ShortTag(); t {
 		case "!!str":
 			return "a string"
-		case "!!int", "!!float":
-			return "a number"
+		case "!!int":
+			return "a whole number"
+		case "!!float":
+			return "a decimal number"
 		case "!!bool":
 			return "a boolean"
 		case "!!timestamp":

@@ -1,12 +1,3 @@
-// Package policy holds the rules the broker decides by: groups, principals and
-// their enrolled keys, and roles with their approval quorum. Parse turns the
-// YAML policy file (version 1) into a validated, immutable Policy; the Check*
-// functions and Quorum evaluate requests and approvals against it. Everything
-// here is pure: no I/O, no clock, no package-level mutable state.
-//
-// A Policy returned by Parse is never modified afterwards and is safe for
-// concurrent use. Pointers returned by its lookup methods point into the
-// Policy; callers MUST NOT modify what they point to.
 package policy
 
 import (
