@@ -128,6 +128,7 @@ func (k *Keyring) add(rotate bool) (string, error) {
 		return "", err
 	}
 	defer unlock()
+	removeTempKeyFiles(k.dir) // left by a writer that crashed; they hold private keys
 	keys, err := loadKeys(k.dir)
 	if err != nil {
 		return "", err

@@ -182,6 +182,15 @@ func writeKeyFile(dir string, k ringKey) (string, error) {
 	return name, syncDir(dir)
 }
 
+// removeTempKeyFiles deletes temporary files a crashed writeKeyFile left.
+// The caller holds the directory lock, so no writer is using them.
+func removeTempKeyFiles(dir string) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, keyFileTmp+"*"))
+	for _, tmp := range tmps {
+		os.Remove(tmp)
+	}
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
