@@ -22,7 +22,11 @@ func signHash(signer ssh.Signer, namespace, hashAlg string, message []byte) (*Si
 	if namespace == "" {
 		return nil, fmt.Errorf("%w: empty namespace", ErrNamespace)
 	}
-	pub := signer.PublicKey()
+	// A plain key, not the agent's *agent.Key, goes into the Signature.
+	pub, err := ssh.ParsePublicKey(signer.PublicKey().Marshal())
+	if err != nil {
+		return nil, fmt.Errorf("%w: signer's public key: %v", ErrMalformed, err)
+	}
 	if err := checkKey(pub); err != nil {
 		return nil, err
 	}

@@ -128,13 +128,18 @@ func checkKey(key ssh.PublicKey) error {
 	if key.Type() != ssh.KeyAlgoRSA {
 		return nil
 	}
-	ck, ok := key.(ssh.CryptoPublicKey)
+	// Parse the wire form: keys from an agent are not ssh.CryptoPublicKey.
+	parsed, err := ssh.ParsePublicKey(key.Marshal())
+	if err != nil {
+		return fmt.Errorf("%w: rsa key: %v", ErrAlgorithm, err)
+	}
+	ck, ok := parsed.(ssh.CryptoPublicKey)
 	if !ok {
-		return fmt.Errorf("%w: rsa key without a crypto key", ErrAlgorithm)
+		return fmt.Errorf("%w: rsa key of type %T", ErrAlgorithm, parsed)
 	}
 	rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey)
 	if !ok {
-		return fmt.Errorf("%w: rsa key of type %T", ErrAlgorithm, ck.CryptoPublicKey())
+		return fmt.Errorf("%w: rsa key of type %T", ErrAlgorithm, parsed)
 	}
 	if n := rk.N.BitLen(); n < MinRSABits {
 		return fmt.Errorf("%w: rsa key of %d bits, want at least %d", ErrAlgorithm, n, MinRSABits)
