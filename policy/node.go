@@ -226,10 +226,15 @@ func (c *checker) duration(n *yaml.Node, field string) (time.Duration, bool) {
 }
 
 // closest returns the name in known closest to name when it is close
-// enough to be a typo, or "".
+// enough to be a typo (edit distance under 3), or "". Names whose lengths
+// differ too much are skipped unmeasured, which keeps this cheap on large
+// policies full of mistakes.
 func closest(name string, known []string) string {
 	best, bestDist := "", min(3, len(name)/2+1)
 	for _, k := range known {
+		if diff := len(name) - len(k); diff >= bestDist || -diff >= bestDist {
+			continue
+		}
 		if d := editDistance(name, k); d < bestDist {
 			best, bestDist = k, d
 		}
