@@ -30,7 +30,9 @@ type SSHDOptions struct {
 	// Principals are the certificate principals allowed to log in as the
 	// current user (AuthorizedPrincipalsFile). At least one is required.
 	Principals []string
-	// ExtraConfig lines are appended to sshd_config.
+	// ExtraConfig lines are appended to sshd_config. sshd keeps the first
+	// value it reads for most options, so these add options; they do not
+	// override the ones StartSSHD sets.
 	ExtraConfig []string
 }
 
