@@ -11,8 +11,8 @@ import (
 // signer from LoadKeyFile or an agent signer from AgentConn.Signers),
 // hashing with SHA-512 as ssh-keygen does. RSA keys sign with rsa-sha2-512,
 // which needs an ssh.AlgorithmSigner; Sign never makes an ssh-rsa (SHA-1)
-// signature. Errors wrap ErrAlgorithm for a refused key or a signer that
-// returned a refused algorithm; a signer's own failure (an agent refusing,
+// signature. Errors wrap ErrNamespace for an empty namespace, ErrAlgorithm
+// for a refused key or a signer that returned a refused algorithm; a signer's own failure (an agent refusing,
 // a security key not touched) is returned wrapped as is.
 func Sign(signer ssh.Signer, namespace string, message []byte) (*Signature, error) {
 	return signHash(signer, namespace, HashSHA512, message)
