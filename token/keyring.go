@@ -219,8 +219,19 @@ func (k *Keyring) JWKS() JWKS {
 // It refuses claims Verify would reject for lack of iss, aud or exp, an exp
 // not after iat, and scopes that are empty or contain white space.
 func (k *Keyring) Mint(c Claims) (string, error) {
+	tok, _, err := k.MintKID(c)
+	return tok, err
+}
+
+// MintKID is Mint that also returns the kid it signed with; asking
+// CurrentKID separately could race with a rotation.
+func (k *Keyring) MintKID(c Claims) (tok, kid string, err error) {
 	cur := k.set.Load().current()
-	return signJWT(cur.priv, cur.kid, c)
+	tok, err = signJWT(cur.priv, cur.kid, c)
+	if err != nil {
+		return "", "", err
+	}
+	return tok, cur.kid, nil
 }
 
 // errKeyFile wraps a problem with one key file, naming it.

@@ -5,8 +5,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -317,10 +319,13 @@ func TestKeyringConcurrentMintRotate(t *testing.T) {
 	for range minters {
 		wg.Go(func() {
 			for range perMinter {
-				tok, err := k.Mint(jwtClaimsAt(now))
+				tok, kid, err := k.MintKID(jwtClaimsAt(now))
 				if err != nil {
 					errs <- err
 					return
+				}
+				if got := headerOf(tok)["kid"]; got != kid {
+					errs <- fmt.Errorf("MintKID returned kid %s for a token with kid %v", kid, got)
 				}
 				tokens <- tok
 				_ = k.JWKS()
@@ -368,4 +373,14 @@ func TestKeyringTempFiles(t *testing.T) {
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stale temporary file after Rotate: %v, want it removed", err)
 	}
+}
+
+func headerOf(tok string) map[string]any {
+	var h map[string]any
+	head, _, _ := strings.Cut(tok, ".")
+	b, err := joseB64.DecodeString(head)
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		return nil
+	}
+	return h
 }
