@@ -177,20 +177,21 @@ func (db *DB) rollback(tx *sql.Tx) {
 // updateError wraps the errors that mean "the write could not be made
 // durable" in broker.ErrAuditUnavailable, keeping SQLite's message.
 func (db *DB) updateError(op string, err error) error {
-	if op != "" {
-		op = op + ": "
-	}
+	unavailable := false
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		switch se.Code {
 		case sqlite3.ErrFull, sqlite3.ErrIoErr:
-			return fmt.Errorf("%w: sqlite: %s%w", broker.ErrAuditUnavailable, op, err)
+			unavailable = true
 		case sqlite3.ErrBusy, sqlite3.ErrLocked:
-			return fmt.Errorf("%w: sqlite: %s%w", broker.ErrAuditUnavailable, op, db.busyError(err))
+			unavailable, err = true, db.busyError(err)
 		}
 	}
 	if op != "" {
-		return fmt.Errorf("sqlite: %s%w", op, err)
+		err = fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if unavailable {
+		return fmt.Errorf("%w: %w", broker.ErrAuditUnavailable, err)
 	}
 	return err
 }

@@ -1,0 +1,84 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failsmall/breakglass/broker"
+)
+
+func openInternal(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(filepath.Join(t.TempDir(), "bg.db"), Options{BusyTimeout: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestPragmas checks the settings dsn promises on each pool's connections.
+func TestPragmas(t *testing.T) {
+	db := openInternal(t)
+	for _, tc := range []struct {
+		pool   string
+		pragma string
+		want   string
+	}{
+		{"writer", "journal_mode", "wal"},
+		{"writer", "synchronous", "2"}, // FULL
+		{"writer", "foreign_keys", "1"},
+		{"writer", "busy_timeout", "1500"},
+		{"writer", "query_only", "0"},
+		{"reader", "journal_mode", "wal"},
+		{"reader", "foreign_keys", "1"},
+		{"reader", "query_only", "1"},
+	} {
+		pool := db.w
+		if tc.pool == "reader" {
+			pool = db.r
+		}
+		var got string
+		if err := pool.QueryRow("PRAGMA " + tc.pragma).Scan(&got); err != nil || got != tc.want {
+			t.Errorf("%s PRAGMA %s: got %q, %v; want %q", tc.pool, tc.pragma, got, err, tc.want)
+		}
+	}
+}
+
+// TestUpdateDiskFull makes the writer's database full (max_page_count) and
+// checks that SQLITE_FULL surfaces as ErrAuditUnavailable with SQLite's
+// message, and that nothing of the transaction is kept.
+func TestUpdateDiskFull(t *testing.T) {
+	db := openInternal(t)
+	ctx := context.Background()
+	var pages int64
+	if err := db.w.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	// The writer pool has one connection, so the limit sticks to it.
+	if _, err := db.w.Exec(`PRAGMA max_page_count = ` + strconv.FormatInt(pages+2, 10)); err != nil {
+		t.Fatal(err)
+	}
+	err := db.Update(ctx, func(tx broker.Tx) error {
+		for range 50 {
+			e := broker.Event{Type: broker.EventBrokerStarted, Time: time.Unix(1, 0), Actor: "broker",
+				Data: []byte(`"` + strings.Repeat("x", 4000) + `"`)}
+			if _, err := tx.Append(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, broker.ErrAuditUnavailable) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("Update on a full database: got %v, want ErrAuditUnavailable with SQLite's message", err)
+	}
+	t.Logf("Update on a full database: %v", err)
+	if n, err := db.AuditSize(ctx); n != 0 || err != nil {
+		t.Errorf("AuditSize after the failed Update: got %d, %v; want 0", n, err)
+	}
+}
