@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +76,7 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: minter{keys}, Logger: cfg.Logger})
+	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, Logger: cfg.Logger})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -197,32 +194,4 @@ func (a *app) Close() error {
 		a.cfg.Logger.Warn("could not audit the stop", "err", err)
 	}
 	return a.db.Close()
-}
-
-// minter mints grant JWTs with the keyring.
-type minter struct{ k *token.Keyring }
-
-func (m minter) MintJWT(c broker.JWTClaims) (string, string, error) {
-	tok, err := m.k.Mint(token.Claims{Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience,
-		IssuedAt: c.IssuedAt, NotBefore: c.IssuedAt, Expiry: c.Expiry, ID: c.GrantID, Role: c.Role,
-		Scopes: c.Scopes, Incident: c.Incident, RequestID: c.RequestID, Approvers: c.Approvers,
-		PolicyHash: c.PolicyHash, Drill: c.Drill})
-	if err != nil {
-		return "", "", err
-	}
-	return tok, headerKID(tok), nil
-}
-
-// headerKID reads the kid the keyring put in a token it just minted.
-func headerKID(tok string) string {
-	head, _, _ := strings.Cut(tok, ".")
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		return ""
-	}
-	var h struct {
-		Kid string `json:"kid"`
-	}
-	json.Unmarshal(b, &h)
-	return h.Kid
 }

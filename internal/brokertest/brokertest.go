@@ -1,0 +1,152 @@
+// Package brokertest builds a real broker for tests: a SQLite file in a
+// temporary folder, a real keyring, a policy whose principals hold software
+// Ed25519 keys (deterministic per name), and a fake clock.
+package brokertest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/hwkey"
+	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/sqlite"
+	"github.com/failsmall/breakglass/token"
+)
+
+// Clock is a settable clock safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// Env is a broker under test.
+type Env struct {
+	Dir     string
+	DB      *sqlite.DB
+	Keys    *token.Keyring
+	Svc     *broker.Service
+	Clock   *Clock
+	Policy  *policy.Policy
+	signers map[string]ssh.Signer
+}
+
+// Name is the broker name tests use.
+const Name = "bg.test"
+
+// Start is the fake clock's start.
+var Start = time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
+
+var keyRef = regexp.MustCompile(`KEY\(([a-z0-9._-]+)\)`)
+
+// New opens a broker whose policy is policyYAML with every KEY(name)
+// replaced by the authorized_keys line of name's software key. dir, when
+// not empty, is the data folder (so two Envs can share one database).
+func New(t testing.TB, policyYAML, dir string) *Env {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	e := &Env{Dir: dir, Clock: NewClock(Start), signers: map[string]ssh.Signer{}}
+	text := keyRef.ReplaceAllStringFunc(policyYAML, func(m string) string {
+		return `"` + AuthorizedKey(keyRef.FindStringSubmatch(m)[1]) + `"`
+	})
+	p, err := policy.Parse([]byte(text))
+	if err != nil {
+		t.Fatalf("test policy: %v", err)
+	}
+	e.Policy = p
+	if e.DB, err = sqlite.Open(dir+"/breakglass.db", sqlite.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.DB.Close() })
+	if e.Keys, err = token.OpenKeyring(dir+"/keys", 25*time.Hour, e.Clock.Now); err != nil {
+		t.Fatal(err)
+	}
+	e.Svc, err = broker.New(broker.Config{Name: Name, Store: e.DB, Minter: token.Minter{Keyring: e.Keys}, Clock: e.Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Svc.SetPolicy(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Signer returns name's deterministic software key.
+func Signer(name string) ssh.Signer {
+	seed := sha256.Sum256([]byte("breakglass test key " + name))
+	s, err := ssh.NewSignerFromKey(ed25519.NewKeyFromSeed(seed[:]))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// AuthorizedKey is name's public key as an authorized_keys line.
+func AuthorizedKey(name string) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(Signer(name).PublicKey())))
+}
+
+// Sign returns name's armored SSHSIG over text in the breakglass namespace.
+func Sign(t testing.TB, name string, text []byte) []byte {
+	t.Helper()
+	sig, err := hwkey.Sign(Signer(name), hwkey.Namespace, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig.Armor()
+}
+
+// Request prepares and creates a request as requester, failing t on error.
+func (e *Env) Request(t testing.TB, in broker.RequestInput) *broker.Request {
+	t.Helper()
+	r, err := e.TryRequest(t, in)
+	if err != nil {
+		t.Fatalf("request %+v: %v", in, err)
+	}
+	return r
+}
+
+// TryRequest prepares and creates a request as in.Requester.
+func (e *Env) TryRequest(t testing.TB, in broker.RequestInput) (*broker.Request, error) {
+	t.Helper()
+	ctx := context.Background()
+	text, err := e.Svc.Prepare(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return e.Svc.CreateRequest(ctx, text, Sign(t, in.Requester, text))
+}
+
+// Approve signs request r's statement as who and submits it.
+func (e *Env) Approve(t testing.TB, who string, r *broker.Request) (*broker.ApprovalResult, error) {
+	t.Helper()
+	return e.Svc.Approve(context.Background(), r.ID, Sign(t, who, r.Statement))
+}
+
+// Challenge gets a challenge for who and signs it.
+func (e *Env) Challenge(t testing.TB, who, action, subject string) (text, sig []byte) {
+	t.Helper()
+	text, err := e.Svc.NewChallenge(context.Background(), who, action, subject)
+	if err != nil {
+		t.Fatalf("challenge for %s %s: %v", who, action, err)
+	}
+	return text, Sign(t, who, text)
+}
