@@ -65,50 +65,94 @@ const maxEntrySize = 1 << 20
 // ErrMalformedEntry is wrapped by every Marshal and ParseEntry error.
 var ErrMalformedEntry = errors.New("malformed audit entry")
 
-// wireEntry fixes the JSON field order of the canonical encoding.
-type wireEntry struct {
-	Type     string          `json:"type"`
-	Time     string          `json:"time"`
-	Actor    string          `json:"actor"`
-	Subjects []string        `json:"subjects"`
-	Data     json.RawMessage `json:"data"`
-}
-
 // Marshal returns the canonical encoding of e: EntryPrefix followed by
-// compact JSON {"type","time","actor","subjects","data"} in that order,
-// without HTML escaping, and a final newline. Data is compacted with
-// json.Compact: whitespace goes, its key order and string escapes stay as
-// given. The same Entry always gives the
-// same bytes. It fails on an unknown type, a zero time, an empty actor or
-// subject, strings that are not valid UTF-8, or Data that is not valid JSON.
+// compact JSON {"type","time","actor","subjects","data"} in that order and
+// a final newline. Strings escape only '"', '\\' and control characters (no
+// HTML escaping). Data is compacted with json.Compact: whitespace goes, its
+// key order and string escapes stay as given. The same Entry always gives
+// the same bytes. It fails on an unknown type, a zero time, an empty actor
+// or subject, strings that are not valid UTF-8, or Data that is not valid
+// JSON.
 func (e *Entry) Marshal() ([]byte, error) {
 	if err := e.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedEntry, err)
 	}
-	var data bytes.Buffer
-	if err := json.Compact(&data, e.Data); err != nil {
+	n := len(EntryPrefix) + 128 + len(e.Type) + len(e.Actor) + len(e.Data)
+	for _, s := range e.Subjects {
+		n += len(s) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, EntryPrefix+`{"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"time":"`...)
+	b = appendTime(b, e.Time.UTC())
+	b = append(b, `","actor":`...)
+	b = appendJSONString(b, e.Actor)
+	b = append(b, `,"subjects":[`...)
+	for i, s := range e.Subjects {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	b = append(b, `],"data":`...)
+	buf := bytes.NewBuffer(b)
+	if err := json.Compact(buf, e.Data); err != nil {
 		return nil, fmt.Errorf("%w: data: %w", ErrMalformedEntry, err)
 	}
-	subjects := e.Subjects
-	if subjects == nil {
-		subjects = []string{}
-	}
-	w := wireEntry{
-		Type:     e.Type,
-		Time:     e.Time.UTC().Format(TimeFormat),
-		Actor:    e.Actor,
-		Subjects: subjects,
-		Data:     data.Bytes(),
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(EntryPrefix) + 128 + data.Len())
-	buf.WriteString(EntryPrefix)
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&w); err != nil { // Encode appends the final "\n"
-		return nil, fmt.Errorf("%w: %w", ErrMalformedEntry, err)
-	}
+	buf.WriteString("}\n")
 	return buf.Bytes(), nil
+}
+
+// appendTime appends t (UTC, year 1-9999) in TimeFormat; it is
+// time.Time.AppendFormat(b, TimeFormat) without the layout interpretation.
+func appendTime(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	b = appendDigits(b, y, 4)
+	b = appendDigits(append(b, '-'), int(mo), 2)
+	b = appendDigits(append(b, '-'), d, 2)
+	b = appendDigits(append(b, 'T'), h, 2)
+	b = appendDigits(append(b, ':'), mi, 2)
+	b = appendDigits(append(b, ':'), s, 2)
+	b = appendDigits(append(b, '.'), t.Nanosecond(), 9)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v >= 0 as exactly width decimal digits.
+func appendDigits(b []byte, v, width int) []byte {
+	for i := width - 1; i >= 0; i-- {
+		b = append(b, 0)
+	}
+	for i := len(b) - 1; width > 0; i, width = i-1, width-1 {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
+}
+
+// appendJSONString appends s as a JSON string, escaping only what JSON
+// requires: '"', '\\' and bytes below 0x20. s is valid UTF-8 (validated).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 func (e *Entry) validate() error {
@@ -161,23 +205,12 @@ func ParseEntry(b []byte) (*Entry, error) {
 	if len(b) > maxEntrySize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformedEntry, len(b), maxEntrySize)
 	}
-	body, ok := bytes.CutPrefix(b, []byte(EntryPrefix))
-	if !ok {
+	if !bytes.HasPrefix(b, []byte(EntryPrefix)) {
 		return nil, fmt.Errorf("%w: missing %q prefix", ErrMalformedEntry, strings.TrimSpace(EntryPrefix))
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	var w wireEntry
-	if err := dec.Decode(&w); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformedEntry, err)
-	}
-	t, err := time.Parse(TimeFormat, w.Time)
+	e, err := scanEntry(b[len(EntryPrefix):])
 	if err != nil {
-		return nil, fmt.Errorf("%w: time: %w", ErrMalformedEntry, err)
-	}
-	e := &Entry{Type: w.Type, Time: t, Actor: w.Actor, Subjects: w.Subjects, Data: w.Data}
-	if len(e.Subjects) == 0 {
-		e.Subjects = nil
+		return nil, fmt.Errorf("%w: %w", ErrMalformedEntry, err)
 	}
 	again, err := e.Marshal()
 	if err != nil {

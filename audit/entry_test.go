@@ -120,24 +120,28 @@ func TestParseEntryRejects(t *testing.T) {
 		{"empty", "", "prefix"},
 		{"no prefix", body, "prefix"},
 		{"v2 prefix", "breakglass-audit-entry/v2\n" + body, "prefix"},
-		{"no final newline", strings.TrimSuffix(good, "\n"), "canonical"},
-		{"two newlines", good + "\n", "canonical"},
-		{"trailing value", good + "{}\n", "canonical"},
-		{"space after colon", strings.Replace(good, `"type":`, `"type": `, 1), "canonical"},
-		{"field order", EntryPrefix + `{"time":"2026-11-25T20:30:00.000000005Z","type":"approval.recorded","actor":"bob","subjects":[],"data":{}}` + "\n", "canonical"},
-		{"unknown field", strings.Replace(good, `{"type"`, `{"x":1,"type"`, 1), "unknown field"},
-		{"duplicate field", strings.Replace(good, `"actor":"bob"`, `"actor":"eve","actor":"bob"`, 1), "canonical"},
-		{"missing field", strings.Replace(good, `"actor":"bob",`, ``, 1), "actor: empty"},
-		{"subjects null", strings.Replace(good, `["req-01JD2X","grant-7"]`, `null`, 1), "canonical"},
+		{"no final newline", strings.TrimSuffix(good, "\n"), `end in "}\n"`},
+		{"two newlines", good + "\n", `end in "}\n"`},
+		{"trailing value", good + "{}\n", "data: not valid JSON"},
+		{"space after colon", strings.Replace(good, `"type":`, `"type": `, 1), "want a string at byte 8"},
+		{"field order", EntryPrefix + `{"time":"2026-11-25T20:30:00.000000005Z","type":"approval.recorded","actor":"bob","subjects":[],"data":{}}` + "\n", `want {"type":`},
+		{"unknown field", strings.Replace(good, `{"type"`, `{"x":1,"type"`, 1), `want {"type":`},
+		{"duplicate field", strings.Replace(good, `"actor":"bob"`, `"actor":"eve","actor":"bob"`, 1), `want ,"subjects":[`},
+		{"missing field", strings.Replace(good, `"actor":"bob",`, ``, 1), `want ,"actor":`},
+		{"subjects null", strings.Replace(good, `["req-01JD2X","grant-7"]`, `null`, 1), `want ,"subjects":[`},
+		{"escaped quote ok but ascii escaped", strings.Replace(good, `"bob"`, `"b\u006fb"`, 1), "canonical"},
+		{"unterminated", EntryPrefix + `{"type":"grant.issued`, "unterminated string"},
+		{"bad escape", strings.Replace(good, `"bob"`, `"b\qb"`, 1), "string at byte"},
+		{"subjects separator", strings.Replace(good, `"req-01JD2X","grant-7"`, `"req-01JD2X";"grant-7"`, 1), "want , or ]"},
 		{"escaped ascii", strings.Replace(good, `"bob"`, `"\u0062ob"`, 1), "canonical"},
 		{"time offset", strings.Replace(good, `Z"`, `+00:00"`, 1), "time"},
 		{"time short nanos", strings.Replace(good, `.000000005Z`, `.5Z`, 1), "time"},
 		{"time no nanos", strings.Replace(good, `.000000005Z`, `Z`, 1), "time"},
 		{"data uncompacted", strings.Replace(good, `[1,2.50,null]`, `[1, 2.50,null]`, 1), "canonical"},
-		{"data missing", strings.Replace(good, `,"data":{`, `,"d":{`, 1), "unknown field"},
+		{"data missing", strings.Replace(good, `,"data":{`, `,"d":{`, 1), `want ,"data":`},
 		{"unknown type", strings.Replace(good, `approval.recorded`, `approval.forged`, 1), "unknown type"},
-		{"not json", EntryPrefix + "hello\n", "invalid character"},
-		{"invalid utf8 actor", strings.Replace(good, `"bob"`, "\"b\xffb\"", 1), "canonical"},
+		{"not json", EntryPrefix + "hello\n", `want {"type":`},
+		{"invalid utf8 actor", strings.Replace(good, `"bob"`, "\"b\xffb\"", 1), "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,4 +190,41 @@ func FuzzParseEntry(f *testing.F) {
 			t.Fatalf("accepted %q but re-marshal gives %q, %v", b, again, err)
 		}
 	})
+}
+
+// TestEntryEscapes checks the hand-written string encoding against
+// encoding/json: what Marshal writes decodes to the same values.
+func TestEntryEscapes(t *testing.T) {
+	e := Entry{Type: TypeKeyRotated, Time: testEpoch, Actor: `d"o\e`,
+		Subjects: []string{"é☃", "x\u2028y", "</script>"}, Data: json.RawMessage(`"\u0000"`)}
+	b := mustMarshal(t, e)
+	var w struct {
+		Actor    string   `json:"actor"`
+		Subjects []string `json:"subjects"`
+	}
+	if err := json.Unmarshal(bytes.TrimPrefix(b, []byte(EntryPrefix)), &w); err != nil {
+		t.Fatalf("encoding/json rejects %q: %v", b, err)
+	}
+	if w.Actor != e.Actor || strings.Join(w.Subjects, "|") != strings.Join(e.Subjects, "|") {
+		t.Errorf("encoding/json reads %+v, want %q %q", w, e.Actor, e.Subjects)
+	}
+	p, err := ParseEntry(b)
+	if err != nil {
+		t.Fatalf("ParseEntry(%q): %v", b, err)
+	}
+	if p.Actor != e.Actor || strings.Join(p.Subjects, "|") != strings.Join(e.Subjects, "|") {
+		t.Errorf("ParseEntry reads %+v", p)
+	}
+}
+
+func TestAppendTimeMatchesFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		testEpoch, time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC),
+	} {
+		if got, want := string(appendTime(nil, tm)), tm.Format(TimeFormat); got != want {
+			t.Errorf("appendTime: got %s, want %s", got, want)
+		}
+	}
 }
