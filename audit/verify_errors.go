@@ -81,8 +81,8 @@ func (e *DeletedEntryError) Error() string {
 	if e.Count == 0 {
 		return fmt.Sprintf("audit: entry %d was deleted: no entry is stored at that index", e.Index)
 	}
-	return fmt.Sprintf("audit: %d entries were deleted at index %d: the entry at %d is the one stored at %d",
-		e.Count, e.Index, e.Index, e.Index+e.Count)
+	return fmt.Sprintf("audit: entries were deleted at index %d (%d missing): the entry at %d is the one stored at %d",
+		e.Index, e.Count, e.Index, e.Index+e.Count)
 }
 
 // ReorderedEntryError: the entry at Index is the one appended at From.
@@ -121,9 +121,9 @@ func (e *RootMismatchError) Error() string {
 		e.Size, e.Computed)
 }
 
-// SignatureError: recorded checkpoint Index (-1 for the trusted one) does
-// not verify against the log key, or carries an invalid cosignature from
-// Witness.
+// SignatureError: recorded checkpoint Index does not verify against the
+// log key, or carries an invalid cosignature from Witness. (A trusted
+// checkpoint that does not verify is a configuration error, not evidence.)
 type SignatureError struct {
 	Index   int
 	Witness string // empty for the log's own signature
