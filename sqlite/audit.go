@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -30,7 +30,7 @@ func (t *Tx) Append(e broker.Event) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: append %s: %w", e.Type, err)
 	}
-	n, err := auditSize(t.ctx, t.tx)
+	n, err := t.auditSize()
 	if err != nil {
 		return 0, err
 	}
@@ -44,8 +44,26 @@ func (t *Tx) Append(e broker.Event) (int64, error) {
 	base := tlog.StoredHashIndex(0, n)
 	for i, h := range hashes {
 		if _, err := t.exec(`INSERT INTO audit_hashes (idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
-			return 0, fmt.Errorf("sqlite: append leaf %d: stored hash %d: %w", n, base+int64(i), err)
+			// A leaf without its hashes must never commit.
+			t.broken = fmt.Errorf("sqlite: append leaf %d: stored hash %d: %w", n, base+int64(i), err)
+			return 0, t.broken
 		}
+	}
+	t.size = n + 1
+	return n, nil
+}
+
+// auditSize returns the log's size as this transaction sees it.
+func (t *Tx) auditSize() (int64, error) {
+	if t.sizeSet {
+		return t.size, nil
+	}
+	n, err := auditSize(t.ctx, t.tx)
+	if err != nil {
+		return 0, err
+	}
+	if t.writable {
+		t.size, t.sizeSet = n, true
 	}
 	return n, nil
 }
@@ -57,7 +75,7 @@ func (t *Tx) InsertCheckpoint(size int64, signed []byte) error {
 	if !t.writable {
 		return errReadOnly
 	}
-	n, err := auditSize(t.ctx, t.tx)
+	n, err := t.auditSize()
 	if err != nil {
 		return err
 	}
@@ -100,23 +118,23 @@ type hashReader struct {
 	q   querier
 }
 
-// hashChunk bounds the parameters of one IN (...) query.
-const hashChunk = 500
-
 // ReadHashes implements tlog.HashReader: the hashes at indexes, in order, or
-// an error naming the first missing one.
+// an error naming the first missing one. The indexes travel as one JSON
+// array, so the statement text is fixed and its prepared form is reused.
 func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	list := make([]byte, 0, 1+12*len(indexes))
+	list = append(list, '[')
+	for i, x := range indexes {
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = strconv.AppendInt(list, x, 10)
+	}
+	list = append(list, ']')
 	found := make(map[int64]tlog.Hash, len(indexes))
-	for start := 0; start < len(indexes); start += hashChunk {
-		chunk := indexes[start:min(start+hashChunk, len(indexes))]
-		args := make([]any, len(chunk))
-		for i, x := range chunk {
-			args[i] = x
-		}
-		q := `SELECT idx, hash FROM audit_hashes WHERE idx IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
-		if err := r.collect(found, q, args); err != nil {
-			return nil, err
-		}
+	const q = `SELECT idx, hash FROM audit_hashes WHERE idx IN (SELECT value FROM json_each(?))`
+	if err := r.collect(found, q, string(list)); err != nil {
+		return nil, err
 	}
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
@@ -129,7 +147,7 @@ func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-func (r hashReader) collect(found map[int64]tlog.Hash, q string, args []any) error {
+func (r hashReader) collect(found map[int64]tlog.Hash, q string, args ...any) error {
 	rows, err := r.q.QueryContext(r.ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: read audit hashes: %w", err)
@@ -205,16 +223,10 @@ func (db *DB) AuditEntries(ctx context.Context, from, to int64, fn func(i int64,
 	return nil
 }
 
-// ReadHashes implements tlog.HashReader over the committed log, in one read
-// snapshot, so *DB can be passed to tlog.TreeHash, ProveRecord and ProveTree.
+// ReadHashes implements tlog.HashReader over the committed log, with one
+// query (one snapshot), so *DB can be passed to tlog.TreeHash, ProveRecord and ProveTree.
 func (db *DB) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	ctx := context.Background()
-	tx, err := db.r.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read audit hashes: %w", err)
-	}
-	defer db.rollback(tx)
-	return hashReader{ctx, tx}.ReadHashes(indexes)
+	return hashReader{context.Background(), db.r}.ReadHashes(indexes)
 }
 
 var _ tlog.HashReader = (*DB)(nil)

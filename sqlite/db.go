@@ -101,6 +101,8 @@ func dsn(abs string, busy time.Duration, readOnly bool) string {
 	q.Set("_synchronous", "FULL")
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
+	// Reuse prepared statements: preparing one costs more than running it.
+	q.Set("_stmt_cache_size", "64")
 	if readOnly {
 		q.Set("mode", "ro")
 		q.Set("_query_only", "on")
@@ -134,9 +136,14 @@ func (db *DB) Update(ctx context.Context, fn func(broker.Tx) error) error {
 	if err != nil {
 		return db.updateError("begin", err)
 	}
-	if err := fn(&Tx{ctx: ctx, tx: tx, writable: true, now: db.clock}); err != nil {
+	t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock}
+	if err := fn(t); err != nil {
 		db.rollback(tx)
 		return db.updateError("", err)
+	}
+	if t.broken != nil {
+		db.rollback(tx)
+		return db.updateError("", fmt.Errorf("not committing after a failed audit append: %w", t.broken))
 	}
 	if err := tx.Commit(); err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, sql.ErrTxDone) {

@@ -82,3 +82,27 @@ func TestUpdateDiskFull(t *testing.T) {
 		t.Errorf("AuditSize after the failed Update: got %d, %v; want 0", n, err)
 	}
 }
+
+// TestUpdateRefusesHalfAppend makes Append fail after it stored the leaf
+// (its first stored hash slot is taken) and has fn ignore the error: Update
+// must not commit a leaf without its hashes.
+func TestUpdateRefusesHalfAppend(t *testing.T) {
+	db := openInternal(t)
+	ctx := context.Background()
+	e := broker.Event{Type: broker.EventBrokerStarted, Time: time.Unix(1, 0), Actor: "broker", Data: []byte(`{}`)}
+	var appendErr error
+	err := db.Update(ctx, func(btx broker.Tx) error {
+		tx := btx.(*Tx)
+		if _, err := tx.tx.Exec(`INSERT INTO audit_hashes (idx, hash) VALUES (0, zeroblob(32))`); err != nil {
+			return err
+		}
+		_, appendErr = tx.Append(e)
+		return nil // ignoring the error, as a careless caller might
+	})
+	if appendErr == nil || err == nil || !strings.Contains(err.Error(), "failed audit append") {
+		t.Fatalf("Update after a half-done Append: got %v (Append: %v), want a refusal to commit", err, appendErr)
+	}
+	if n, err := db.AuditSize(ctx); n != 0 || err != nil {
+		t.Errorf("AuditSize: got %d, %v; want 0", n, err)
+	}
+}

@@ -22,6 +22,13 @@ type Tx struct {
 	tx       *sql.Tx
 	writable bool
 	now      broker.Clock // stamps rows the broker gives no time for
+	// size caches the audit log's size once read: the write lock keeps
+	// every other writer out until this transaction ends.
+	size    int64
+	sizeSet bool
+	// broken is set when Append fails after writing part of an entry;
+	// Update then refuses to commit, even if fn ignored the error.
+	broken error
 }
 
 var _ broker.Tx = (*Tx)(nil)
