@@ -72,7 +72,6 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	db.w.SetMaxOpenConns(1)
-	db.w.SetConnMaxIdleTime(0)
 	ctx := context.Background()
 	if err := db.migrate(ctx); err != nil {
 		db.w.Close()
@@ -137,6 +136,14 @@ func (db *DB) Update(ctx context.Context, fn func(broker.Tx) error) error {
 		return db.updateError("begin", err)
 	}
 	t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock}
+	// A panic in fn must not leave the one writer connection in a
+	// transaction: every later Update would wait for it forever.
+	defer func() {
+		if p := recover(); p != nil {
+			db.rollback(tx)
+			panic(p)
+		}
+	}()
 	if err := fn(t); err != nil {
 		db.rollback(tx)
 		return db.updateError("", err)

@@ -39,6 +39,37 @@ func TestOpenNotADatabase(t *testing.T) {
 	}
 }
 
+func TestOpenOddPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "my db #1?x=y&mode=ro%20.db")
+	db := mustOpen(t, path)
+	insertRequests(t, db, newRequest("r1", t0))
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file: %v", err)
+	}
+}
+
+func TestUpdatePanicReleasesWriter(t *testing.T) {
+	db := newDB(t)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Update did not re-panic")
+			}
+		}()
+		db.Update(t.Context(), func(tx broker.Tx) error {
+			if err := tx.InsertRequest(newRequest("r1", t0)); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	insertRequests(t, db, newRequest("r2", t0)) // would hang if the writer were still held
+	err := db.View(t.Context(), func(tx broker.Tx) error { _, err := tx.Request("r1"); return err })
+	if !errors.Is(err, broker.ErrNotFound) {
+		t.Errorf("Request(r1) after a panicking Update: got %v, want ErrNotFound", err)
+	}
+}
+
 func TestOpenEmptyPath(t *testing.T) {
 	if _, err := sqlite.Open("", sqlite.Options{}); err == nil {
 		t.Error("Open(\"\"): got nil error")
