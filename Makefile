@@ -6,8 +6,8 @@ FUZZTIME ?= 10s
 
 .PHONY: run build test deps vet fuzz bench
 
-run:
-	$(GO) run ./cmd/breakglass serve --dev --data $(DATA) --addr $(ADDR)
+run: build
+	./bin/breakglass serve --dev --data $(DATA) --addr $(ADDR)
 
 build:
 	$(GO) build -o bin/breakglass ./cmd/breakglass

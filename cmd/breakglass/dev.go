@@ -116,7 +116,7 @@ func printDevWalkthrough(w io.Writer, url string, d dataDir) {
 	k := func(who string) string { return filepath.Join(string(d), "dev-keys", who) }
 	fmt.Fprintf(w, `
 Development mode: alice may request dev-admin; it needs one approval from bob (sre)
-and one from carol (security). In another shell, from this folder (make build first):
+and one from carol (security). In another shell, in this folder ("make run" built ./bin/breakglass):
 
   export BREAKGLASS_URL=%s
   ID=$(./bin/breakglass request --key %s --role dev-admin --reason "walkthrough: clear the stuck deploy" --incident INC-1 --quiet)
