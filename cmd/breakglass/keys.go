@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -65,6 +66,12 @@ func runKeysRotate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	d := dataDir(*data)
+	// A mistyped --data must not create a fresh keyring nobody serves.
+	for _, p := range []string{d.keys(), d.db()} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%s is not a broker's data folder (%w): pass the --data of the broker to rotate", *data, err)
+		}
+	}
 	kr, err := token.OpenKeyring(d.keys(), keyRetention, time.Now)
 	if err != nil {
 		return err

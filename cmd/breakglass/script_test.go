@@ -56,6 +56,7 @@ func TestScripts(t *testing.T) {
 			"startbroker": cmdStartBroker,
 			"capture":     cmdCapture,
 			"fetch":       cmdFetch,
+			"until":       cmdUntil,
 			"startagent":  cmdStartAgent,
 		},
 	})
@@ -131,6 +132,29 @@ func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("capture: no match for %q in stdout", args[1])
 	}
 	ts.Setenv(args[0], m[1])
+}
+
+// cmdUntil implements `until TIMEOUT REGEXP PROGRAM [ARGS...]`: it runs
+// PROGRAM every 50ms until it succeeds with stdout matching REGEXP, and
+// fails after TIMEOUT. Scripts use it instead of sleeping for something the
+// broker does in the background; its stdout is the last run's.
+func cmdUntil(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: until TIMEOUT REGEXP PROGRAM [ARGS...]")
+	}
+	timeout, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	re, err := regexp.Compile(`(?m)` + args[1])
+	ts.Check(err)
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		err := ts.Exec(args[2], args[3:]...)
+		if err == nil && re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if errors.Is(err, exec.ErrNotFound) || time.Now().After(deadline) {
+			ts.Fatalf("until: %s did not print a match for %q within %s (last error: %v)", args[2], args[1], timeout, err)
+		}
+	}
 }
 
 // cmdFetch implements `[!] fetch URL FILE`: an HTTP GET whose body goes to
