@@ -31,13 +31,23 @@ func (s *Service) Approve(ctx context.Context, id string, sig []byte) (*Approval
 	if err != nil {
 		return nil, err
 	}
+	// Signatures are checked before the write transaction, so that the
+	// single writer never waits on cryptography; statements never change.
+	r, err := s.request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	who, err := s.checkSigner(p, r, r.Statement, sig)
+	if err != nil {
+		return nil, err
+	}
 	res := &ApprovalResult{}
 	err = s.update(ctx, func(tx Tx, now time.Time) error {
 		r, err := s.pending(tx, p, id, now)
 		if err != nil {
 			return err
 		}
-		a, err := s.checkApproval(tx, p, r, KindApproval, r.Statement, sig, now)
+		a, err := s.record(tx, who, r, KindApproval, r.Statement, sig, now)
 		if err != nil {
 			return err
 		}
@@ -69,16 +79,24 @@ func (s *Service) Deny(ctx context.Context, id string, text, sig []byte) (*Reque
 	if err != nil {
 		return nil, err
 	}
+	r, err := s.request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDenialText(r, text); err != nil {
+		return nil, err
+	}
+	who, err := s.checkSigner(p, r, text, sig)
+	if err != nil {
+		return nil, err
+	}
 	var out *Request
 	err = s.update(ctx, func(tx Tx, now time.Time) error {
 		r, err := s.pending(tx, p, id, now)
 		if err != nil {
 			return err
 		}
-		if err := checkDenialText(r, text); err != nil {
-			return err
-		}
-		a, err := s.checkApproval(tx, p, r, KindDenial, text, sig, now)
+		a, err := s.record(tx, who, r, KindDenial, text, sig, now)
 		if err != nil {
 			return err
 		}
@@ -94,6 +112,17 @@ func (s *Service) Deny(ctx context.Context, id string, text, sig []byte) (*Reque
 		return err
 	})
 	return out, err
+}
+
+// request reads request id outside any write transaction.
+func (s *Service) request(ctx context.Context, id string) (*Request, error) {
+	var r *Request
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		r, err = tx.Request(id)
+		return err
+	})
+	return r, err
 }
 
 // DenialStatement returns the denial statement for request r with reason.
@@ -167,9 +196,9 @@ func stateError(r *Request) error {
 	}
 }
 
-// checkApproval verifies sig over text as an approval or denial of r by an
-// eligible approver, and builds the record.
-func (s *Service) checkApproval(tx Tx, p *policy.Policy, r *Request, kind Kind, text, sig []byte, now time.Time) (*Approval, error) {
+// checkSigner verifies sig over text (r's approval or denial statement) by an
+// eligible approver of r who proves what the role demands.
+func (s *Service) checkSigner(p *policy.Policy, r *Request, text, sig []byte) (*signed, error) {
 	who, err := verifySignature(p, sig, text)
 	if err != nil {
 		return nil, err
@@ -181,23 +210,30 @@ func (s *Service) checkApproval(tx Tx, p *policy.Policy, r *Request, kind Kind, 
 	if role.RequireUserVerification && !who.result.UserVerified {
 		return nil, fmt.Errorf("%w: key %s (%s) did not prove it", ErrUserVerification, who.key.Fingerprint, who.result.KeyType)
 	}
+	return who, nil
+}
+
+// record builds the approval or denial record of a verified signature and
+// tracks the security key's counter.
+func (s *Service) record(tx Tx, who *signed, r *Request, kind Kind, text, sig []byte, now time.Time) (*Approval, error) {
 	a := &Approval{RequestID: r.ID, Approver: who.principal.ID, Kind: kind, Statement: text, Signature: sig,
 		KeyFingerprint: who.key.Fingerprint, KeyType: who.result.KeyType, UserPresent: who.result.UserPresent,
 		UserVerified: who.result.UserVerified, Counter: who.result.Counter, Created: now}
-	if who.result.SK {
-		last, seen, err := tx.KeyCounter(who.key.Fingerprint)
-		if err != nil {
+	if !who.result.SK {
+		return a, nil
+	}
+	last, seen, err := tx.KeyCounter(who.key.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	if seen && who.result.Counter <= last {
+		a.CounterWarning = true
+		s.cfg.Logger.Warn("security key counter did not increase: cloned key, or a key without a counter",
+			"principal", who.principal.ID, "key", who.key.Fingerprint, "counter", who.result.Counter, "last", last)
+	}
+	if !seen || who.result.Counter > last {
+		if err := tx.SetKeyCounter(who.key.Fingerprint, who.result.Counter, now); err != nil {
 			return nil, err
-		}
-		if seen && who.result.Counter <= last {
-			a.CounterWarning = true
-			s.cfg.Logger.Warn("security key counter did not increase: cloned key, or a key without a counter",
-				"principal", who.principal.ID, "key", who.key.Fingerprint, "counter", who.result.Counter, "last", last)
-		}
-		if !seen || who.result.Counter > last {
-			if err := tx.SetKeyCounter(who.key.Fingerprint, who.result.Counter, now); err != nil {
-				return nil, err
-			}
 		}
 	}
 	return a, nil

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -43,6 +44,11 @@ type DB struct {
 	log   *slog.Logger
 	busy  time.Duration
 	clock broker.Clock
+	// jobs feeds the group-commit writer (commit.go); closing stops it and
+	// stopped says it has.
+	jobs             chan *job
+	closing, stopped chan struct{}
+	closeOnce        sync.Once
 }
 
 var _ broker.Store = (*DB)(nil)
@@ -84,9 +90,12 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	db.r.SetMaxOpenConns(max(4, runtime.NumCPU()))
 	if err := db.r.PingContext(ctx); err != nil {
-		db.Close()
+		db.r.Close()
+		db.w.Close()
 		return nil, db.openError("open reader", err)
 	}
+	db.jobs, db.closing, db.stopped = make(chan *job), make(chan struct{}), make(chan struct{})
+	go db.commitLoop()
 	return db, nil
 }
 
@@ -114,6 +123,10 @@ func dsn(abs string, busy time.Duration, readOnly bool) string {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.closing)
+		<-db.stopped
+	})
 	var errs []error
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
@@ -124,42 +137,6 @@ func (db *DB) Close() error {
 
 // Path returns the path the database was opened with.
 func (db *DB) Path() string { return db.path }
-
-// Update runs fn in one BEGIN IMMEDIATE transaction on the writer and commits
-// it durably (synchronous=FULL) when fn returns nil; otherwise it rolls back
-// everything fn did, audit entries included. Disk full, I/O errors and
-// commit failures are wrapped in broker.ErrAuditUnavailable; so is a write
-// lock still held by another process after the busy timeout.
-func (db *DB) Update(ctx context.Context, fn func(broker.Tx) error) error {
-	tx, err := db.begin(ctx, db.w)
-	if err != nil {
-		return db.updateError("begin", err)
-	}
-	t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock}
-	// A panic in fn must not leave the one writer connection in a
-	// transaction: every later Update would wait for it forever.
-	defer func() {
-		if p := recover(); p != nil {
-			db.rollback(tx)
-			panic(p)
-		}
-	}()
-	if err := fn(t); err != nil {
-		db.rollback(tx)
-		return db.updateError("", err)
-	}
-	if t.broken != nil {
-		db.rollback(tx)
-		return db.updateError("", fmt.Errorf("not committing after a failed audit append: %w", t.broken))
-	}
-	if err := tx.Commit(); err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, sql.ErrTxDone) {
-			return fmt.Errorf("sqlite: update not committed: %w", err)
-		}
-		return fmt.Errorf("%w: sqlite: commit: %w", broker.ErrAuditUnavailable, err)
-	}
-	return nil
-}
 
 // View runs fn in a read-only snapshot of the database; fn's write methods
 // fail.

@@ -36,7 +36,11 @@ func racePolicy(n, quorum int) string {
 
 func startServer(t *testing.T, e *brokertest.Env) *web.Client {
 	t.Helper()
-	s := web.NewServer(web.Config{Service: e.Svc, JWKS: func() any { return e.Keys.JWKS() }})
+	return startBench(t, web.NewServer(web.Config{Service: e.Svc, JWKS: func() any { return e.Keys.JWKS() }}))
+}
+
+func startBench(t testing.TB, s *web.Server) *web.Client {
+	t.Helper()
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	cl, err := web.NewClient(ts.URL, ts.Client())

@@ -1,0 +1,178 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/failsmall/breakglass/broker"
+)
+
+// Group commit. Updates from concurrent goroutines queue for the one writer
+// connection; the writer takes every queued update into one BEGIN IMMEDIATE
+// transaction, runs each in its own savepoint (so one update's failure
+// rolls back only its own changes), and commits them with one fsync. Each
+// update still sees every change made before it, so compare-and-swap
+// semantics are those of one-at-a-time transactions; only the commit is
+// shared. A commit failure fails every update of the batch.
+
+// maxBatch bounds one group commit.
+const maxBatch = 128
+
+// errClosed is returned by Update after Close.
+var errClosed = errors.New("sqlite: database is closed")
+
+type job struct {
+	ctx      context.Context
+	fn       func(broker.Tx) error
+	err      error
+	panicked any
+	done     chan struct{}
+}
+
+// Update runs fn in a write transaction and commits it durably
+// (synchronous=FULL) when fn returns nil; otherwise it rolls back everything
+// fn did, audit entries included. Disk full, I/O errors and commit failures
+// are wrapped in broker.ErrAuditUnavailable; so is a write lock still held by
+// another process after the busy timeout. A panic in fn rolls back fn's
+// changes and is re-raised in the caller.
+func (db *DB) Update(ctx context.Context, fn func(broker.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case db.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.closing:
+		return errClosed
+	}
+	<-j.done // fn may be running: wait for its outcome whatever ctx says
+	if j.panicked != nil {
+		panic(j.panicked)
+	}
+	return j.err
+}
+
+// commitLoop is the writer: it runs until Close.
+func (db *DB) commitLoop() {
+	defer close(db.stopped)
+	for {
+		var batch []*job
+		select {
+		case j := <-db.jobs:
+			batch = append(batch, j)
+		case <-db.closing:
+			return
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-db.jobs:
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		db.runBatch(batch)
+	}
+}
+
+func (db *DB) runBatch(batch []*job) {
+	defer func() {
+		for _, j := range batch {
+			close(j.done)
+		}
+	}()
+	// Queries run without the callers' contexts: interrupting a statement
+	// inside an explicit transaction makes SQLite roll back the whole
+	// transaction, other callers' changes included.
+	ctx := context.Background()
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		for _, j := range batch {
+			j.err = db.updateError("begin", err)
+		}
+		return
+	}
+	var ok []*job
+	// A batch of one needs no savepoint: its failure rolls back everything.
+	savepoints := len(batch) > 1
+	for _, j := range batch {
+		kept, fatal := db.runInBatch(tx, j, savepoints)
+		if fatal != nil { // the transaction is in an unknown state: keep nothing
+			db.rollback(tx)
+			for _, o := range ok {
+				o.err = db.updateError("rollback to savepoint", fatal)
+			}
+			return
+		}
+		if kept {
+			ok = append(ok, j)
+		}
+	}
+	if len(ok) == 0 {
+		db.rollback(tx)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		db.rollback(tx)
+		for _, j := range ok {
+			j.err = fmt.Errorf("%w: sqlite: commit: %w", broker.ErrAuditUnavailable, err)
+		}
+	}
+}
+
+// runInBatch runs one job in tx, in a savepoint when others share tx. It
+// reports whether the job's changes stay; fatal is set when they could not be
+// undone.
+func (db *DB) runInBatch(tx *sql.Tx, j *job, savepoint bool) (kept bool, fatal error) {
+	ctx := context.Background()
+	if err := j.ctx.Err(); err != nil {
+		j.err = err
+		return false, nil
+	}
+	if savepoint {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT bg_update"); err != nil {
+			j.err = db.updateError("savepoint", err)
+			return false, nil
+		}
+	}
+	t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock}
+	err := runJob(j, t)
+	switch {
+	case err != nil || j.panicked != nil:
+	case t.broken != nil:
+		err = fmt.Errorf("not committing after a failed audit append: %w", t.broken)
+	case j.ctx.Err() != nil: // the caller gave up while fn ran: keep nothing
+		err = j.ctx.Err()
+	case !savepoint:
+		return true, nil
+	default:
+		if _, err = tx.ExecContext(ctx, "RELEASE bg_update"); err == nil {
+			return true, nil
+		}
+	}
+	if err != nil {
+		j.err = db.updateError("", err)
+	}
+	if !savepoint {
+		return false, nil // the caller rolls the whole transaction back
+	}
+	if _, err := tx.ExecContext(ctx, "ROLLBACK TO bg_update; RELEASE bg_update"); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// runJob runs j.fn, turning a panic into j.panicked for the caller.
+func runJob(j *job, t *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			j.panicked = p
+		}
+	}()
+	return j.fn(t)
+}
