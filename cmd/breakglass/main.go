@@ -117,7 +117,10 @@ func parse(fs *flag.FlagSet, args []string, minPos, maxPos int, what string) ([]
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &exitError{2, err} // a usage mistake, like a missing argument
 		}
 		args = fs.Args()
 		if len(args) == 0 {

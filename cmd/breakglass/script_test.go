@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ func TestScripts(t *testing.T) {
 			"capture":     cmdCapture,
 			"fetch":       cmdFetch,
 			"until":       cmdUntil,
+			"exits":       cmdExits,
 			"startagent":  cmdStartAgent,
 		},
 	})
@@ -154,6 +156,28 @@ func cmdUntil(ts *testscript.TestScript, neg bool, args []string) {
 		if errors.Is(err, exec.ErrNotFound) || time.Now().After(deadline) {
 			ts.Fatalf("until: %s did not print a match for %q within %s (last error: %v)", args[2], args[1], timeout, err)
 		}
+	}
+}
+
+// cmdExits implements `exits CODE PROGRAM [ARGS...]`: like `! exec` but it
+// also checks the exit code, for the usage errors that must exit 2.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("exits: %s exited %d, want %d", args[1], got, want)
 	}
 }
 
