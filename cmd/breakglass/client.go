@@ -83,6 +83,9 @@ func (c *cli) identity(ctx context.Context, cl *web.Client) (*identity, error) {
 	case len(matches) == 0 && c.g.as != "":
 		closeFn()
 		return nil, fmt.Errorf("none of your %d key(s) is enrolled for %s in the broker's policy; check `breakglass keys`", len(signers), c.g.as)
+	case len(matches) == 0 && c.g.key != "":
+		closeFn()
+		return nil, fmt.Errorf("the key in %s (%s) is not enrolled in the broker's policy; check `breakglass keys --key %s`", c.g.key, ssh.FingerprintSHA256(signers[0].PublicKey()), c.g.key)
 	case len(matches) == 0:
 		closeFn()
 		return nil, fmt.Errorf("none of your %d key(s) is enrolled in the broker's policy; check `breakglass keys`, or add your enrolled key to ssh-agent", len(signers))
