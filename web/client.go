@@ -103,8 +103,13 @@ func (c *Client) JWKS(ctx context.Context) ([]byte, error) {
 // LookupKeys says which principal each authorized_keys line is enrolled for.
 func (c *Client) LookupKeys(ctx context.Context, keys []string) ([]KeyJSON, error) {
 	var out KeyLookupJSON
-	err := c.do(ctx, http.MethodPost, "/v1/keys/lookup", map[string]any{"keys": keys}, &out)
-	return out.Keys, err
+	if err := c.do(ctx, http.MethodPost, "/v1/keys/lookup", map[string]any{"keys": keys}, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Keys) != len(keys) {
+		return nil, fmt.Errorf("the broker answered %d key lookups for %d keys", len(out.Keys), len(keys))
+	}
+	return out.Keys, nil
 }
 
 // Prepare returns the request statement to sign.

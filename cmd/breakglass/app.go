@@ -114,7 +114,8 @@ func readPolicy(path string) (*policy.Policy, error) {
 	}
 	p, err := policy.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		// The base name only: status and refusals are public.
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	return p, nil
 }

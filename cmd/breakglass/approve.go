@@ -35,6 +35,9 @@ func runApprove(ctx context.Context, c *cli, args []string) error {
 	if r.State != broker.StatePending {
 		return fmt.Errorf("request %s is %s, not pending; nothing to approve", r.ID, r.State)
 	}
+	if r.Requester == id.principal {
+		return fmt.Errorf("you (%s) made request %s: requesters may not approve their own request", id.principal, r.ID)
+	}
 	fmt.Fprintf(c.stdout, "You (%s) are approving:\n\n%s\n", id.principal, r.Statement)
 	if !*yes && !c.confirm("Sign this approval with your key? [y/N] ") {
 		return fmt.Errorf("not approved: you did not confirm")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -20,6 +21,11 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 	}
 	if *role == "" || *reason == "" {
 		return errUsage("--role and --reason are required: breakglass request --role R --reason TEXT [--incident ID] [--duration 30m]")
+	}
+	if *duration != "" {
+		if _, err := broker.ParseDuration(*duration); err != nil {
+			return errUsage("--duration: %v (write it like 30m or 1h30m)", err)
+		}
 	}
 	cl, err := c.client()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -89,7 +90,8 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return fmt.Errorf("%s: %v (fields: name, addr, data, policy)", path, err)
+		msg := strings.Replace(err.Error(), " in type main.serveFile", "", 1)
+		return fmt.Errorf("%s: %s (the fields are name, addr, data and policy)", path, msg)
 	}
 	if f.Policy != "" && !filepath.IsAbs(f.Policy) {
 		f.Policy = filepath.Join(filepath.Dir(path), f.Policy)
