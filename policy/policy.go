@@ -80,7 +80,9 @@ type Role struct {
 	RequireUserVerification bool
 	Audience                []string
 	Scopes                  []string
-	Drills                  bool
+	// SSH is the OpenSSH user certificate the role yields; nil for none.
+	SSH    *SSH
+	Drills bool
 
 	incidentFull *regexp.Regexp // IncidentPattern anchored at both ends
 }

@@ -12,7 +12,7 @@ import (
 // claims. References to groups are checked by validate.
 func (c *checker) role(n *yaml.Node, field string) Role {
 	f := c.mapping(n, field, "name", "description", "requesters", "approval", "duration",
-		"incident", "min_reason", "pending_ttl", "require_user_verification", "jwt", "drills")
+		"incident", "min_reason", "pending_ttl", "require_user_verification", "jwt", "ssh", "drills")
 	if f == nil {
 		c.requireMapping(n, field)
 		return Role{}
@@ -37,6 +37,7 @@ func (c *checker) role(n *yaml.Node, field string) Role {
 	c.incident(f["incident"], child(field, "incident"), &r)
 	c.limits(f, field, &r)
 	c.jwt(f["jwt"], child(field, "jwt"), &r)
+	c.ssh(f["ssh"], child(field, "ssh"), &r)
 	return r
 }
 
