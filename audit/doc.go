@@ -14,6 +14,11 @@
 //   - Witness, WitnessClient, CosignatureSigner/Verifier:
 //     c2sp.org/tlog-witness and c2sp.org/tlog-cosignature (key type 0x04,
 //     which golang.org/x/mod/sumdb/note does not implement).
+//   - Checkpointer: signs a checkpoint after committed writes (grouped),
+//     records it through a CheckpointStore, writes the checkpoint file that
+//     CheckFile uses to refuse a rolled-back database, and pushes each
+//     checkpoint to the witnesses, keeping their cosignatures.
 //
-// The package does no I/O except the witness's state directory and HTTP.
+// The package does no I/O except the witness's state directory, the
+// checkpoint file and HTTP to witnesses.
 package audit

@@ -1,0 +1,256 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// CheckpointStore is the committed log a Checkpointer signs. Its methods
+// see only committed data.
+type CheckpointStore interface {
+	// ReadHashes returns committed stored hashes (tlog.HashReader).
+	ReadHashes(indexes []int64) ([]tlog.Hash, error)
+	// Size returns the number of committed entries.
+	Size(ctx context.Context) (int64, error)
+	// Latest returns the newest recorded signed checkpoint (log signature
+	// only); it MUST return an error wrapping ErrMissing when there is none.
+	Latest(ctx context.Context) ([]byte, error)
+	// Record durably stores a signed checkpoint of the first size entries.
+	// It MUST fail with an error wrapping ErrCheckpointExists, storing
+	// nothing, when a checkpoint of that size or larger is recorded.
+	Record(ctx context.Context, size int64, signed []byte) error
+	// AddCosignature durably keeps a witness's cosignature lines for the
+	// recorded checkpoint of that size.
+	AddCosignature(ctx context.Context, size int64, witness string, lines []byte) error
+}
+
+// ErrCheckpointExists: another writer recorded a checkpoint at least as
+// large; the Checkpointer re-reads it instead.
+var ErrCheckpointExists = errors.New("a checkpoint of that size or larger is recorded")
+
+// WitnessConfig names a witness the Checkpointer pushes checkpoints to.
+type WitnessConfig struct {
+	URL string // submission prefix; POSTs go to URL + "/add-checkpoint"
+	// Verifier is the witness's cosignature/v1 key; its name is the
+	// witness's name.
+	Verifier note.Verifier
+}
+
+// CheckpointerConfig configures NewCheckpointer. Store and Signer are
+// required.
+type CheckpointerConfig struct {
+	Store    CheckpointStore
+	Signer   note.Signer   // the log key; its name is the origin
+	Verifier note.Verifier // the log's verifier key, to open File
+	// File, when set, receives every new checkpoint (atomically, never an
+	// older one), outside the database, so a database restored from an
+	// old backup is caught at start (see CheckFile).
+	File      string
+	Witnesses []WitnessConfig
+	Logger    *slog.Logger
+	HTTP      *http.Client // for witnesses; nil means a client with a 10s timeout
+}
+
+// Checkpointer signs a checkpoint of the committed log after writes:
+// Notify wakes it, and writes arriving together share one checkpoint. It
+// records each checkpoint in the store, writes it to the checkpoint file,
+// and pushes it to the witnesses, keeping their cosignatures.
+type Checkpointer struct {
+	cfg  CheckpointerConfig
+	log  *slog.Logger
+	wake chan struct{}
+	stop context.CancelFunc
+	ctx  context.Context
+	wg   sync.WaitGroup
+	pus  []*pusher
+
+	mu       sync.Mutex // serializes sign: one checkpoint at a time
+	fileSize int64      // size of the checkpoint in File, -1 if none
+
+	cur   sync.Mutex // guards latest and cosigs
+	cp    Checkpoint
+	sig   []byte            // the newest checkpoint, log signature only
+	cosig map[string][]byte // witness name -> cosignature lines of sig
+}
+
+// NewCheckpointer checks the checkpoint file against the store (CheckFile:
+// a database behind it is refused), signs the committed log if it is ahead
+// of its newest checkpoint, and starts the goroutines that sign after
+// Notify and push to the witnesses. Close stops them.
+func NewCheckpointer(ctx context.Context, cfg CheckpointerConfig) (*Checkpointer, error) {
+	if cfg.Store == nil || cfg.Signer == nil || cfg.Verifier == nil {
+		return nil, errors.New("checkpointer: store, signer and verifier are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	c := &Checkpointer{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), fileSize: -1}
+	if cfg.File != "" {
+		fc, err := CheckFile(ctx, cfg.File, cfg.Verifier, cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		if fc != nil {
+			c.fileSize = fc.Size
+		}
+	}
+	if err := c.loadLatest(ctx); err != nil {
+		return nil, err
+	}
+	if _, _, err := c.Sync(ctx); err != nil {
+		return nil, err
+	}
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	for _, w := range cfg.Witnesses {
+		p := &pusher{c: c, w: w, client: &WitnessClient{URL: w.URL, HTTP: cfg.HTTP}, wake: make(chan struct{}, 1)}
+		c.pus = append(c.pus, p)
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); p.run(c.ctx) }()
+		p.notify()
+	}
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.run() }()
+	return c, nil
+}
+
+// loadLatest reads the newest recorded checkpoint into memory.
+func (c *Checkpointer) loadLatest(ctx context.Context) error {
+	signed, err := c.cfg.Store.Latest(ctx)
+	if errors.Is(err, ErrMissing) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checkpointer: %w", err)
+	}
+	cp, _, err := Open(signed, c.cfg.Verifier)
+	if err != nil {
+		return fmt.Errorf("checkpointer: newest recorded checkpoint: %w", err)
+	}
+	c.setLatest(cp, signed)
+	return nil
+}
+
+// Notify asks for a checkpoint of everything committed so far. It never
+// blocks: wakes arriving while a checkpoint is being signed fold into the
+// next one.
+func (c *Checkpointer) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Checkpointer) run() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.wake:
+		}
+		if _, _, err := c.Sync(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Error("audit checkpoint failed; retrying after the next write", "err", err)
+		}
+	}
+}
+
+// Sync signs and records a checkpoint of the committed log unless the
+// newest one already covers it, and returns the newest checkpoint (with the
+// cosignatures kept so far).
+func (c *Checkpointer) Sync(ctx context.Context) ([]byte, Checkpoint, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	size, err := c.cfg.Store.Size(ctx)
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	if signed, cp := c.Latest(); signed != nil && cp.Size >= size {
+		return signed, cp, nil
+	}
+	hash, err := TreeHash(size, c.cfg.Store)
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("checkpoint of size %d: %w", size, err)
+	}
+	cp := Checkpoint{Origin: c.cfg.Signer.Name(), Size: size, Hash: hash}
+	signed, err := Sign(cp, c.cfg.Signer)
+	if err != nil {
+		return nil, Checkpoint{}, err
+	}
+	err = c.cfg.Store.Record(ctx, size, signed)
+	if errors.Is(err, ErrCheckpointExists) { // another process got there first
+		if err := c.loadLatest(ctx); err != nil {
+			return nil, Checkpoint{}, err
+		}
+		signed, cp := c.Latest()
+		return signed, cp, nil
+	}
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("record checkpoint of size %d: %w", size, err)
+	}
+	c.setLatest(cp, signed)
+	if err := c.writeFile(cp, signed); err != nil {
+		c.log.Error("could not write the checkpoint file", "file", c.cfg.File, "err", err)
+	}
+	for _, p := range c.pus {
+		p.notify()
+	}
+	signed, cp = c.Latest()
+	return signed, cp, nil
+}
+
+func (c *Checkpointer) setLatest(cp Checkpoint, signed []byte) {
+	c.cur.Lock()
+	defer c.cur.Unlock()
+	if c.sig != nil && cp.Size < c.cp.Size {
+		return
+	}
+	c.cp, c.sig, c.cosig = cp, signed, map[string][]byte{}
+}
+
+// Latest returns the newest checkpoint with the witness cosignatures kept
+// for it so far; nil before the first one.
+func (c *Checkpointer) Latest() ([]byte, Checkpoint) {
+	signed, cp, cos := c.latest()
+	for _, w := range c.cfg.Witnesses {
+		signed = AddCosignatures(signed, cos[w.Verifier.Name()])
+	}
+	return signed, cp
+}
+
+// latest returns the newest checkpoint, log signature only, and a copy of
+// its cosignatures.
+func (c *Checkpointer) latest() ([]byte, Checkpoint, map[string][]byte) {
+	c.cur.Lock()
+	defer c.cur.Unlock()
+	cos := make(map[string][]byte, len(c.cosig))
+	for k, v := range c.cosig {
+		cos[k] = v
+	}
+	return c.sig, c.cp, cos
+}
+
+// cosigned keeps a witness's cosignature of the checkpoint of size.
+func (c *Checkpointer) cosigned(size int64, witness string, lines []byte) {
+	c.cur.Lock()
+	defer c.cur.Unlock()
+	if c.cp.Size == size {
+		c.cosig[witness] = lines
+	}
+}
+
+// Close stops signing and pushing. Writes committed after Close are
+// checkpointed at the next start.
+func (c *Checkpointer) Close() {
+	c.stop()
+	c.wg.Wait()
+}
