@@ -14,6 +14,10 @@ type RequestInput struct {
 	Role, Requester, Reason, Incident string
 	// Duration is how long the grant should last; zero means the role's default.
 	Duration time.Duration
+	// SSHKey is the requester's SSH public key (an authorized_keys line)
+	// that the grant's certificate is for. Required for roles with ssh,
+	// ignored for roles without (a client may always send its key).
+	SSHKey string
 }
 
 // notAfterSlack is how long a prepared request statement stays acceptable
@@ -39,6 +43,16 @@ func (s *Service) Prepare(ctx context.Context, in RequestInput) ([]byte, error) 
 	st := Statement{Kind: KindRequest, Broker: s.cfg.Name, Request: NewID(now), Role: in.Role,
 		Requester: in.Requester, Duration: d, Incident: in.Incident, Reason: in.Reason,
 		Policy: p.Hash(), NotAfter: now.Add(role.PendingTTL).Truncate(time.Second)}
+	if role.SSH != nil && in.SSHKey != "" {
+		pub, err := ParseSSHKey(in.SSHKey)
+		if err != nil {
+			return nil, err
+		}
+		st.SSHKey = CanonicalSSHKey(pub)
+	}
+	if err := s.checkSSHRole(role, st.SSHKey); err != nil {
+		return nil, err
+	}
 	return st.Encode()
 }
 
@@ -120,7 +134,7 @@ func (s *Service) checkRequestStatement(p *policy.Policy, st Statement, now time
 	case st.NotAfter.After(now.Add(role.PendingTTL + notAfterSlack)):
 		return fmt.Errorf("%w: not-after %s is beyond the role's pending lifetime %s", ErrInvalid, st.NotAfter.Format(time.RFC3339), FormatDuration(role.PendingTTL))
 	}
-	return nil
+	return s.checkSSHRole(role, st.SSHKey)
 }
 
 // policyError maps policy's evaluation errors onto broker sentinels, keeping

@@ -18,6 +18,11 @@ type Grant struct {
 	Token string
 	// KeyID is the kid that signed Token.
 	KeyID string
+	// SSHCert is the OpenSSH user certificate minted with the grant, in
+	// authorized_keys form, and SSHSerial its serial; empty and zero for
+	// roles without ssh.
+	SSHCert   string
+	SSHSerial uint64
 }
 
 // Active reports whether the grant still confers access at now.

@@ -46,13 +46,22 @@ func (s *Service) grantIfQuorum(tx Tx, p *policy.Policy, r *Request, res *Approv
 	if err != nil {
 		return fmt.Errorf("mint credentials for request %s: %w", r.ID, err)
 	}
+	if role.SSH != nil {
+		if err := s.mintSSH(tx, role, r, g); err != nil {
+			return err
+		}
+	}
 	if err := tx.InsertGrant(g); err != nil {
 		return err
 	}
+	data := map[string]any{"grant": g.ID, "request": r.ID, "role": r.Role, "requester": r.Requester,
+		"approvers": g.Approvers, "issued": g.Issued, "expires": g.Expires, "kid": g.KeyID,
+		"incident": r.Incident, "policy": r.PolicyHash, "statement_digest": r.StatementDigest}
+	if g.SSHCert != "" {
+		data["ssh_serial"], data["ssh_certificate"] = g.SSHSerial, g.SSHCert
+	}
 	if _, err := tx.Append(Event{Type: EventGrantIssued, Time: now, Actor: "broker", Subjects: []string{r.ID, g.ID},
-		Data: mustJSON(map[string]any{"grant": g.ID, "request": r.ID, "role": r.Role, "requester": r.Requester,
-			"approvers": g.Approvers, "issued": g.Issued, "expires": g.Expires, "kid": g.KeyID,
-			"incident": r.Incident, "policy": r.PolicyHash, "statement_digest": r.StatementDigest})}); err != nil {
+		Data: mustJSON(data)}); err != nil {
 		return err
 	}
 	r.State, r.Updated = StateIssued, now

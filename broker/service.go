@@ -40,6 +40,9 @@ type Config struct {
 	Name   string
 	Store  Store
 	Minter Minter
+	// SSHCA issues the certificates of roles with ssh; nil when the
+	// broker issues none (requests for such roles are then refused).
+	SSHCA  SSHCA
 	Clock  Clock
 	Logger *slog.Logger
 	// SessionTTL bounds read sessions (default 15m); ChallengeTTL bounds how

@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Kind says what a signature over a Statement means.
@@ -36,6 +39,12 @@ type Statement struct {
 	Reason    string
 	Policy    string
 	NotAfter  time.Time
+	// SSHKey is the requester's public key that the grant's OpenSSH
+	// certificate will be issued for, in authorized_keys form without a
+	// comment ("ssh-ed25519 AAAA..."); empty for roles without ssh. It is
+	// encoded as "ssh-key: SHA256:<fingerprint> <key>", after not-after,
+	// so approvers see which key gets the certificate.
+	SSHKey string
 	// DenialReason is present in denials only.
 	DenialReason string
 }
@@ -61,6 +70,18 @@ func (s Statement) Encode() ([]byte, error) {
 	fmt.Fprintf(&b, "breakglass %s v1\n", s.Kind)
 	for i, k := range statementFields {
 		if err := writeLine(&b, k, vals[i]); err != nil {
+			return nil, err
+		}
+	}
+	if s.SSHKey != "" {
+		pub, err := ParseSSHKey(s.SSHKey)
+		if err != nil {
+			return nil, err
+		}
+		if CanonicalSSHKey(pub) != s.SSHKey {
+			return nil, fmt.Errorf("%w: ssh key must be written as \"type base64\", without a comment", ErrInvalid)
+		}
+		if err := writeLine(&b, "ssh-key", ssh.FingerprintSHA256(pub)+" "+s.SSHKey); err != nil {
 			return nil, err
 		}
 	}
@@ -124,9 +145,12 @@ func ParseStatement(text []byte) (Statement, error) {
 	default:
 		return s, fmt.Errorf("%w: statement header %q is not \"breakglass request|approval|denial v1\"", ErrInvalid, lines[0])
 	}
-	keys := statementFields
+	keys := slices.Clone(statementFields)
+	if len(lines) > len(keys)+1 && strings.HasPrefix(lines[len(keys)+1], "ssh-key:") {
+		keys = append(keys, "ssh-key")
+	}
 	if s.Kind == KindDenial {
-		keys = append(append([]string{}, statementFields...), "denial-reason")
+		keys = append(keys, "denial-reason")
 	}
 	if len(lines)-1 != len(keys) {
 		return s, fmt.Errorf("%w: statement has %d fields, want %d", ErrInvalid, len(lines)-1, len(keys))
@@ -154,8 +178,15 @@ func ParseStatement(text []byte) (Statement, error) {
 	if s.NotAfter, err = time.Parse(time.RFC3339, vals[8]); err != nil {
 		return s, fmt.Errorf("%w: statement not-after: %v", ErrInvalid, err)
 	}
+	rest := vals[len(statementFields):]
+	if len(rest) > 0 && keys[len(statementFields)] == "ssh-key" {
+		if s.SSHKey, err = parseSSHKeyLine(rest[0]); err != nil {
+			return s, err
+		}
+		rest = rest[1:]
+	}
 	if s.Kind == KindDenial {
-		s.DenialReason = vals[9]
+		s.DenialReason = rest[0]
 	}
 	// Round-trip: only the canonical spelling is accepted.
 	enc, err := s.Encode()
@@ -203,4 +234,43 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("duration %q must be a positive whole number of seconds", s)
 	}
 	return d, nil
+}
+
+// ParseSSHKey parses a requester's SSH public key given as an authorized_keys
+// line (options and comment are not allowed; a trailing comment is) and
+// returns it. It refuses certificates: a certificate is issued for a plain key.
+func ParseSSHKey(line string) (ssh.PublicKey, error) {
+	pub, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: ssh key %.40q is not an authorized_keys line: %v", ErrInvalid, line, err)
+	case len(options) > 0 || len(bytes.TrimSpace(rest)) > 0:
+		return nil, fmt.Errorf("%w: ssh key: give one public key without options", ErrInvalid)
+	}
+	if _, ok := pub.(*ssh.Certificate); ok {
+		return nil, fmt.Errorf("%w: ssh key is a certificate; give the plain public key", ErrInvalid)
+	}
+	return pub, nil
+}
+
+// CanonicalSSHKey returns pub in the form a Statement carries: "type base64".
+func CanonicalSSHKey(pub ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
+}
+
+// parseSSHKeyLine reads "SHA256:<fingerprint> <type> <base64>" and checks the
+// fingerprint is the key's.
+func parseSSHKeyLine(v string) (string, error) {
+	fp, key, ok := strings.Cut(v, " ")
+	if !ok {
+		return "", fmt.Errorf("%w: statement ssh-key: want \"SHA256:<fingerprint> <type> <key>\"", ErrInvalid)
+	}
+	pub, err := ParseSSHKey(key)
+	if err != nil {
+		return "", err
+	}
+	if got := ssh.FingerprintSHA256(pub); got != fp {
+		return "", fmt.Errorf("%w: statement ssh-key: fingerprint %s is not the key's (%s)", ErrInvalid, fp, got)
+	}
+	return key, nil
 }

@@ -49,6 +49,13 @@ type Tx interface {
 	Grant(requestID string) (*Grant, error)
 	// RevokeGrant marks grant id revoked; ErrConflict when it already is.
 	RevokeGrant(id, by string, at time.Time) error
+	// NextSerial returns a new SSH certificate serial, never zero and never
+	// handed out before by this store; it is used up only if the
+	// transaction commits.
+	NextSerial() (uint64, error)
+	// RevokedSSHSerials lists the serials of the certificates of revoked
+	// grants, ascending.
+	RevokedSSHSerials() ([]uint64, error)
 	// DueGrants lists unrevoked grants of issued requests whose Expires is
 	// at or before now.
 	DueGrants(now time.Time, limit int) ([]*Grant, error)

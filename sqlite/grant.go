@@ -12,7 +12,7 @@ import (
 )
 
 const grantColumns = `g.id, g.request_id, g.requester, g.role, g.approvers, g.issued, g.expires,
-	g.revoked, g.revoked_by, g.token, g.key_id`
+	g.revoked, g.revoked_by, g.token, g.key_id, g.ssh_cert, g.ssh_serial`
 
 // InsertGrant stores a grant; ErrConflict when the request already has one
 // (or the grant id exists), ErrNotFound when the request does not exist.
@@ -23,7 +23,7 @@ func (t *Tx) InsertGrant(g *broker.Grant) error {
 	}
 	var te timeEnc
 	args := []any{g.ID, g.RequestID, g.Requester, g.Role, approvers, te.at("issued", g.Issued),
-		te.at("expires", g.Expires), te.at("revoked", g.Revoked), g.RevokedBy, g.Token, g.KeyID}
+		te.at("expires", g.Expires), te.at("revoked", g.Revoked), g.RevokedBy, g.Token, g.KeyID, g.SSHCert, sshSerial(g)}
 	if te.err != nil {
 		return fmt.Errorf("sqlite: insert grant %s: %w", g.ID, te.err)
 	}
@@ -31,7 +31,7 @@ func (t *Tx) InsertGrant(g *broker.Grant) error {
 		return fmt.Errorf("%w: sqlite: insert grant %s: issued and expires must be set", broker.ErrInvalid, g.ID)
 	}
 	_, err = t.exec(`INSERT INTO grants (id, request_id, requester, role, approvers, issued, expires,
-		revoked, revoked_by, token, key_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)`, args...)
+		revoked, revoked_by, token, key_id, ssh_cert, ssh_serial) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("%w: request %s already has a grant", broker.ErrConflict, g.RequestID)
@@ -103,15 +103,48 @@ func (t *Tx) DueGrants(now time.Time, n int) ([]*broker.Grant, error) {
 func scanGrant(s scanner) (*broker.Grant, error) {
 	var g broker.Grant
 	var approvers string
-	var issued, expires, revoked sql.NullInt64
+	var issued, expires, revoked, serial sql.NullInt64
 	if err := s.Scan(&g.ID, &g.RequestID, &g.Requester, &g.Role, &approvers, &issued, &expires,
-		&revoked, &g.RevokedBy, &g.Token, &g.KeyID); err != nil {
+		&revoked, &g.RevokedBy, &g.Token, &g.KeyID, &g.SSHCert, &serial); err != nil {
 		return nil, err
 	}
+	g.SSHSerial = uint64(serial.Int64)
 	var err error
 	if g.Approvers, err = decodeList(approvers); err != nil {
 		return nil, err
 	}
 	g.Issued, g.Expires, g.Revoked = fromNanos(issued), fromNanos(expires), fromNanos(revoked)
 	return &g, nil
+}
+
+// sshSerial is g's certificate serial for the ssh_serial column: NULL when
+// the grant has no certificate.
+func sshSerial(g *broker.Grant) any {
+	if g.SSHSerial == 0 {
+		return nil
+	}
+	return int64(g.SSHSerial)
+}
+
+// RevokedSSHSerials lists the serials of the certificates of revoked
+// grants, ascending.
+func (t *Tx) RevokedSSHSerials() ([]uint64, error) {
+	rows, err := t.query(`SELECT ssh_serial FROM grants
+		WHERE revoked IS NOT NULL AND ssh_serial IS NOT NULL ORDER BY ssh_serial`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: revoked ssh serials: %w", err)
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("sqlite: revoked ssh serials: %w", err)
+		}
+		out = append(out, uint64(n))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: revoked ssh serials: %w", err)
+	}
+	return out, nil
 }

@@ -9,9 +9,7 @@ import (
 
 // NextSerial returns a new SSH certificate serial, one more than the last
 // handed out from this database; the first is 1. It belongs to the caller's
-// transaction, so a serial is used up only if the transaction commits. It
-// is not in broker.Tx: reach it by asserting
-// interface{ NextSerial() (uint64, error) } on the Tx.
+// transaction, so a serial is used up only if the transaction commits.
 func (t *Tx) NextSerial() (uint64, error) {
 	if !t.writable {
 		return 0, errReadOnly
@@ -31,7 +29,7 @@ func (db *DB) NextSerial(ctx context.Context) (uint64, error) {
 	var n uint64
 	err := db.Update(ctx, func(tx broker.Tx) error {
 		var err error
-		n, err = tx.(*Tx).NextSerial()
+		n, err = tx.NextSerial()
 		return err
 	})
 	return n, err

@@ -38,12 +38,14 @@ func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 
 // Env is a broker under test.
 type Env struct {
-	Dir     string
-	DB      *sqlite.DB
-	Keys    *token.Keyring
-	Svc     *broker.Service
-	Clock   *Clock
-	Policy  *policy.Policy
+	Dir    string
+	DB     *sqlite.DB
+	Keys   *token.Keyring
+	Svc    *broker.Service
+	Clock  *Clock
+	Policy *policy.Policy
+	// SSHCA is the broker's SSH CA key: Signer("ssh-ca").
+	SSHCA   ssh.Signer
 	signers map[string]ssh.Signer
 }
 
@@ -79,7 +81,9 @@ func New(t testing.TB, policyYAML, dir string) *Env {
 	if e.Keys, err = token.OpenKeyring(dir+"/keys", 25*time.Hour, e.Clock.Now); err != nil {
 		t.Fatal(err)
 	}
-	e.Svc, err = broker.New(broker.Config{Name: Name, Store: e.DB, Minter: token.Minter{Keyring: e.Keys}, Clock: e.Clock})
+	e.SSHCA = Signer("ssh-ca")
+	e.Svc, err = broker.New(broker.Config{Name: Name, Store: e.DB, Minter: token.Minter{Keyring: e.Keys},
+		SSHCA: token.SSHCA{Signer: e.SSHCA}, Clock: e.Clock})
 	if err != nil {
 		t.Fatal(err)
 	}
