@@ -49,6 +49,12 @@ func (t *Tx) Append(e broker.Event) (int64, error) {
 			return 0, t.broken
 		}
 	}
+	for _, s := range e.Subjects {
+		if _, err := t.exec(`INSERT OR IGNORE INTO audit_subjects (subject, type, idx) VALUES (?, ?, ?)`, s, e.Type, n); err != nil {
+			t.broken = fmt.Errorf("sqlite: append leaf %d: index subject %q: %w", n, s, err)
+			return 0, t.broken
+		}
+	}
 	t.size = n + 1
 	return n, nil
 }

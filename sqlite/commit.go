@@ -122,6 +122,10 @@ func (db *DB) runBatch(batch []*job) {
 		for _, j := range ok {
 			j.err = fmt.Errorf("%w: sqlite: commit: %w", broker.ErrAuditUnavailable, err)
 		}
+		return
+	}
+	if db.after != nil {
+		db.after()
 	}
 }
 

@@ -30,6 +30,10 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Clock stamps migration and checkpoint rows; nil means the wall clock.
 	Clock broker.Clock
+	// AfterCommit, when set, is called by the writer after each successful
+	// commit, before the committed updates return. It MUST return quickly
+	// (it delays every writer): wake a goroutine, don't do the work.
+	AfterCommit func()
 }
 
 // DefaultBusyTimeout is the writer's lock wait when Options leaves it zero.
@@ -44,6 +48,7 @@ type DB struct {
 	log   *slog.Logger
 	busy  time.Duration
 	clock broker.Clock
+	after func() // Options.AfterCommit, or nil
 	// jobs feeds the group-commit writer (commit.go); closing stops it and
 	// stopped says it has.
 	jobs             chan *job
@@ -64,7 +69,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db := &DB{path: path, log: opts.Logger, busy: opts.BusyTimeout, clock: opts.Clock}
+	db := &DB{path: path, log: opts.Logger, busy: opts.BusyTimeout, clock: opts.Clock, after: opts.AfterCommit}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,217 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/broker"
+)
+
+// sourceChunk is how many entries (and stored hashes) one query of the
+// verification source reads ahead: VerifyLog reads both in order.
+const sourceChunk = 8192
+
+// ReadAudit runs fn with an audit.Source over one read snapshot of the log,
+// so entries, stored hashes and checkpoints are consistent with each other
+// while writers go on appending.
+func (db *DB) ReadAudit(ctx context.Context, fn func(audit.Source) error) error {
+	tx, err := db.begin(ctx, db.r)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", db.busyError(err))
+	}
+	defer db.rollback(tx)
+	size, err := auditSize(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return fn(&auditSource{ctx: ctx, tx: tx, size: size})
+}
+
+// auditSource reads a snapshot in chunks; it is not safe for concurrent use.
+type auditSource struct {
+	ctx  context.Context
+	tx   *sql.Tx
+	size int64
+
+	leafLo int64
+	leaves [][]byte // nil: no entry stored at that index
+	hashLo int64
+	hashes []*tlog.Hash
+}
+
+var _ audit.Source = (*auditSource)(nil)
+
+func (s *auditSource) Size() (int64, error) { return s.size, nil }
+
+func (s *auditSource) Entry(i int64) ([]byte, error) {
+	if i < s.leafLo || i >= s.leafLo+int64(len(s.leaves)) {
+		if err := s.loadLeaves(i); err != nil {
+			return nil, err
+		}
+	}
+	if b := s.leaves[i-s.leafLo]; b != nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("%w: audit entry %d", audit.ErrMissing, i)
+}
+
+func (s *auditSource) loadLeaves(from int64) error {
+	s.leafLo, s.leaves = from, make([][]byte, sourceChunk)
+	rows, err := s.tx.QueryContext(s.ctx, `SELECT idx, leaf FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, from+sourceChunk)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit entries from %d: %w", from, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int64
+		var leaf []byte
+		if err := rows.Scan(&i, &leaf); err != nil {
+			return fmt.Errorf("sqlite: audit entries from %d: %w", from, err)
+		}
+		if leaf == nil {
+			leaf = []byte{}
+		}
+		s.leaves[i-from] = leaf
+	}
+	return rows.Err()
+}
+
+func (s *auditSource) StoredHash(i int64) (tlog.Hash, error) {
+	if i < s.hashLo || i >= s.hashLo+int64(len(s.hashes)) {
+		if err := s.loadHashes(i); err != nil {
+			return tlog.Hash{}, err
+		}
+	}
+	if h := s.hashes[i-s.hashLo]; h != nil {
+		return *h, nil
+	}
+	return tlog.Hash{}, fmt.Errorf("%w: audit stored hash %d", audit.ErrMissing, i)
+}
+
+func (s *auditSource) loadHashes(from int64) error {
+	s.hashLo, s.hashes = from, make([]*tlog.Hash, 2*sourceChunk)
+	rows, err := s.tx.QueryContext(s.ctx, `SELECT idx, hash FROM audit_hashes WHERE idx >= ? AND idx < ? ORDER BY idx`, from, from+2*sourceChunk)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int64
+		var b []byte
+		if err := rows.Scan(&i, &b); err != nil {
+			return fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
+		}
+		if len(b) != tlog.HashSize {
+			return fmt.Errorf("sqlite: audit stored hash %d is %d bytes, want %d", i, len(b), tlog.HashSize)
+		}
+		h := tlog.Hash(b)
+		s.hashes[i-from] = &h
+	}
+	return rows.Err()
+}
+
+// Checkpoints returns the recorded checkpoints in the order they were
+// recorded, each with the witness cosignatures kept for it.
+func (s *auditSource) Checkpoints() ([][]byte, error) {
+	cos, err := cosignatures(s.ctx, s.tx, -1)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.tx.QueryContext(s.ctx, `SELECT size, signed FROM audit_checkpoints ORDER BY created, size`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var size int64
+		var b []byte
+		if err := rows.Scan(&size, &b); err != nil {
+			return nil, fmt.Errorf("sqlite: checkpoints: %w", err)
+		}
+		out = append(out, audit.AddCosignatures(b, cos[size]))
+	}
+	return out, rows.Err()
+}
+
+// cosignatures returns the cosignature lines by checkpoint size: all of
+// them, or only those of size when size >= 0.
+func cosignatures(ctx context.Context, q querier, size int64) (map[int64][]byte, error) {
+	rows, err := q.QueryContext(ctx, `SELECT size, line FROM audit_cosignatures WHERE ? < 0 OR size = ? ORDER BY size, witness`, size, size)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: cosignatures: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64][]byte{}
+	for rows.Next() {
+		var n int64
+		var line []byte
+		if err := rows.Scan(&n, &line); err != nil {
+			return nil, fmt.Errorf("sqlite: cosignatures: %w", err)
+		}
+		out[n] = append(out[n], line...)
+	}
+	return out, rows.Err()
+}
+
+// AuditIndex returns the index of the first entry of type typ about
+// subject; ErrNotFound when there is none.
+func (db *DB) AuditIndex(ctx context.Context, typ, subject string) (int64, error) {
+	var i int64
+	err := db.r.QueryRowContext(ctx, `SELECT min(idx) FROM audit_subjects WHERE subject = ? AND type = ? HAVING count(*) > 0`,
+		subject, typ).Scan(&i)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: no %s audit entry about %s", broker.ErrNotFound, typ, subject)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: audit index of %s %s: %w", typ, subject, err)
+	}
+	return i, nil
+}
+
+// GrantIDs returns the id of every grant ever issued, for the verifier's
+// "every grant has its entry" check.
+func (db *DB) GrantIDs(ctx context.Context) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id FROM grants ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: grant ids: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite: grant ids: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// RecordedCheckpoints returns up to limit recorded checkpoints, skipping
+// the first start, in the order they were recorded, each with the witness
+// cosignatures kept for it.
+func (db *DB) RecordedCheckpoints(ctx context.Context, start, limit int) ([][]byte, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT c.size, c.signed, coalesce((SELECT group_concat(line, '') FROM
+		(SELECT line FROM audit_cosignatures s WHERE s.size = c.size ORDER BY witness)), x'')
+		FROM audit_checkpoints c ORDER BY c.created, c.size LIMIT ? OFFSET ?`, limit, start)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var size int64
+		var signed, cos []byte
+		if err := rows.Scan(&size, &signed, &cos); err != nil {
+			return nil, fmt.Errorf("sqlite: checkpoints: %w", err)
+		}
+		out = append(out, audit.AddCosignatures(signed, cos))
+	}
+	return out, rows.Err()
+}
