@@ -16,6 +16,10 @@ import (
 // TestApprovalRefusals: each way an approval can be wrong is refused with
 // its own error, and the request stays intact.
 func TestApprovalRefusals(t *testing.T) {
+	testApprovalRefusals(t, func(t *testing.T) *brokertest.Env { return brokertest.New(t, testPolicy, "") })
+}
+
+func testApprovalRefusals(t *testing.T, newEnv func(t *testing.T) *brokertest.Env) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -25,29 +29,29 @@ func TestApprovalRefusals(t *testing.T) {
 	}{
 		{"self-approval", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
-			return r, brokertest.Sign(t, "alice", r.Statement)
+			return r, e.Sign(t, "alice", r.Statement)
 		}, broker.ErrSelfApproval},
 		{"ineligible principal", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
-			return r, brokertest.Sign(t, "mallory", r.Statement)
+			return r, e.Sign(t, "mallory", r.Statement)
 		}, broker.ErrNotEligible},
 		{"unknown principal", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
-			return r, brokertest.Sign(t, "stranger", r.Statement)
+			return r, e.Sign(t, "stranger", r.Statement)
 		}, broker.ErrUnknownPrincipal},
 		{"signature over another request's statement", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			other := e.Request(t, prodInput())
 			r := e.Request(t, prodInput())
-			return r, brokertest.Sign(t, "bob", other.Statement)
+			return r, e.Sign(t, "bob", other.Statement)
 		}, broker.ErrStatementMismatch},
 		{"changed statement", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
 			changed := bytes.Replace(r.Statement, []byte("duration: 30m"), []byte("duration: 1h"), 1)
-			return r, brokertest.Sign(t, "bob", changed)
+			return r, e.Sign(t, "bob", changed)
 		}, broker.ErrStatementMismatch},
 		{"wrong namespace", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
-			sig, err := hwkey.Sign(brokertest.Signer("bob"), "file", r.Statement)
+			sig, err := hwkey.Sign(e.SignerFor("bob"), "file", r.Statement)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,12 +63,12 @@ func TestApprovalRefusals(t *testing.T) {
 		{"expired request", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
 			e.Clock.Advance(time.Hour + time.Second)
-			return r, brokertest.Sign(t, "bob", r.Statement)
+			return r, e.Sign(t, "bob", r.Statement)
 		}, broker.ErrExpired},
 		{"denied request", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
 			deny(t, e, "carol", r, "not during the freeze")
-			return r, brokertest.Sign(t, "bob", r.Statement)
+			return r, e.Sign(t, "bob", r.Statement)
 		}, broker.ErrDenied},
 		{"cancelled request", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
@@ -72,25 +76,25 @@ func TestApprovalRefusals(t *testing.T) {
 			if _, err := e.Svc.Cancel(ctx, text, sig); err != nil {
 				t.Fatal(err)
 			}
-			return r, brokertest.Sign(t, "bob", r.Statement)
+			return r, e.Sign(t, "bob", r.Statement)
 		}, broker.ErrCancelled},
 		{"already issued request", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, prodInput())
 			for _, who := range []string{"bob", "dave", "carol"} {
 				mustApprove(t, e, who, r)
 			}
-			return r, brokertest.Sign(t, "erin", r.Statement)
+			return r, e.Sign(t, "erin", r.Statement)
 		}, broker.ErrAlreadyIssued},
 		{"user verification required, key proves none", func(t *testing.T, e *brokertest.Env) (*broker.Request, []byte) {
 			r := e.Request(t, broker.RequestInput{Role: "uv", Requester: "alice", Reason: "read the logs"})
-			return r, brokertest.Sign(t, "bob", r.Statement)
+			return r, e.Sign(t, "bob", r.Statement)
 		}, broker.ErrUserVerification},
 	}
 	sentinels := map[error]bool{}
 	for _, tt := range tests {
 		sentinels[tt.want] = true
 		t.Run(tt.name, func(t *testing.T) {
-			e := brokertest.New(t, testPolicy, "")
+			e := newEnv(t)
 			r, sig := tt.setup(t, e)
 			before, err := e.Svc.Get(ctx, r.ID)
 			if err != nil {
@@ -120,7 +124,7 @@ func deny(t *testing.T, e *brokertest.Env, who string, r *broker.Request, reason
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.Svc.Deny(context.Background(), r.ID, text, brokertest.Sign(t, who, text))
+	out, err := e.Svc.Deny(context.Background(), r.ID, text, e.Sign(t, who, text))
 	if err != nil {
 		t.Fatalf("deny as %s: %v", who, err)
 	}
@@ -146,12 +150,12 @@ func TestDenial(t *testing.T) {
 	e := brokertest.New(t, testPolicy, "")
 	r := e.Request(t, prodInput())
 	text, _ := broker.DenialStatement(r.Statement, "no")
-	if _, err := e.Svc.Deny(ctx, r.ID, text, brokertest.Sign(t, "mallory", text)); !errors.Is(err, broker.ErrNotEligible) {
+	if _, err := e.Svc.Deny(ctx, r.ID, text, e.Sign(t, "mallory", text)); !errors.Is(err, broker.ErrNotEligible) {
 		t.Errorf("denial by mallory: err = %v, want ErrNotEligible", err)
 	}
 	other := e.Request(t, prodInput())
 	otherText, _ := broker.DenialStatement(other.Statement, "no")
-	if _, err := e.Svc.Deny(ctx, r.ID, otherText, brokertest.Sign(t, "carol", otherText)); !errors.Is(err, broker.ErrStatementMismatch) {
+	if _, err := e.Svc.Deny(ctx, r.ID, otherText, e.Sign(t, "carol", otherText)); !errors.Is(err, broker.ErrStatementMismatch) {
 		t.Errorf("denial with another request's statement: err = %v, want ErrStatementMismatch", err)
 	}
 	if got := deny(t, e, "carol", r, "no"); got.State != broker.StateDenied {
@@ -211,13 +215,13 @@ func TestRequestRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Svc.CreateRequest(ctx, text, brokertest.Sign(t, "mallory", text)); !errors.Is(err, broker.ErrForbidden) {
+	if _, err := e.Svc.CreateRequest(ctx, text, e.Sign(t, "mallory", text)); !errors.Is(err, broker.ErrForbidden) {
 		t.Errorf("alice's statement signed by mallory: err = %v, want ErrForbidden", err)
 	}
-	if _, err := e.Svc.CreateRequest(ctx, text, brokertest.Sign(t, "alice", text)); err != nil {
+	if _, err := e.Svc.CreateRequest(ctx, text, e.Sign(t, "alice", text)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Svc.CreateRequest(ctx, text, brokertest.Sign(t, "alice", text)); !errors.Is(err, broker.ErrConflict) {
+	if _, err := e.Svc.CreateRequest(ctx, text, e.Sign(t, "alice", text)); !errors.Is(err, broker.ErrConflict) {
 		t.Errorf("same request twice: err = %v, want ErrConflict", err)
 	}
 	for name, in := range map[string]broker.RequestInput{
@@ -290,7 +294,7 @@ func TestSessions(t *testing.T) {
 		t.Errorf("challenge reused: err = %v, want ErrChallenge", err)
 	}
 	text, _ = e.Challenge(t, "bob", broker.ActionSession, "")
-	if _, _, err := e.Svc.OpenSession(ctx, text, brokertest.Sign(t, "carol", text)); !errors.Is(err, broker.ErrForbidden) {
+	if _, _, err := e.Svc.OpenSession(ctx, text, e.Sign(t, "carol", text)); !errors.Is(err, broker.ErrForbidden) {
 		t.Errorf("bob's challenge signed by carol: err = %v, want ErrForbidden", err)
 	}
 	e.Clock.Advance(16 * time.Minute)

@@ -62,12 +62,21 @@ var keyRef = regexp.MustCompile(`KEY\(([a-z0-9._-]+)\)`)
 // not empty, is the data folder (so two Envs can share one database).
 func New(t testing.TB, policyYAML, dir string) *Env {
 	t.Helper()
+	return NewWithSigners(t, policyYAML, dir, nil)
+}
+
+// NewWithSigners is New with the keys of signers (for example keys held by a
+// real ssh-agent) in place of the software keys of the names it holds; Env.Sign
+// signs with them.
+func NewWithSigners(t testing.TB, policyYAML, dir string, signers map[string]ssh.Signer) *Env {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	e := &Env{Dir: dir, Clock: NewClock(Start), signers: map[string]ssh.Signer{}}
+	e := &Env{Dir: dir, Clock: NewClock(Start), signers: signers}
 	text := keyRef.ReplaceAllStringFunc(policyYAML, func(m string) string {
-		return `"` + AuthorizedKey(keyRef.FindStringSubmatch(m)[1]) + `"`
+		pub := e.SignerFor(keyRef.FindStringSubmatch(m)[1]).PublicKey()
+		return `"` + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + `"`
 	})
 	p, err := policy.Parse([]byte(text))
 	if err != nil {
@@ -118,6 +127,24 @@ func Sign(t testing.TB, name string, text []byte) []byte {
 	return sig.Armor()
 }
 
+// SignerFor is the key this Env uses for name.
+func (e *Env) SignerFor(name string) ssh.Signer {
+	if s, ok := e.signers[name]; ok {
+		return s
+	}
+	return Signer(name)
+}
+
+// Sign returns name's armored SSHSIG over text with this Env's key for name.
+func (e *Env) Sign(t testing.TB, name string, text []byte) []byte {
+	t.Helper()
+	sig, err := hwkey.Sign(e.SignerFor(name), hwkey.Namespace, text)
+	if err != nil {
+		t.Fatalf("sign as %s: %v", name, err)
+	}
+	return sig.Armor()
+}
+
 // Request prepares and creates a request as requester, failing t on error.
 func (e *Env) Request(t testing.TB, in broker.RequestInput) *broker.Request {
 	t.Helper()
@@ -136,13 +163,13 @@ func (e *Env) TryRequest(t testing.TB, in broker.RequestInput) (*broker.Request,
 	if err != nil {
 		return nil, err
 	}
-	return e.Svc.CreateRequest(ctx, text, Sign(t, in.Requester, text))
+	return e.Svc.CreateRequest(ctx, text, e.Sign(t, in.Requester, text))
 }
 
 // Approve signs request r's statement as who and submits it.
 func (e *Env) Approve(t testing.TB, who string, r *broker.Request) (*broker.ApprovalResult, error) {
 	t.Helper()
-	return e.Svc.Approve(context.Background(), r.ID, Sign(t, who, r.Statement))
+	return e.Svc.Approve(context.Background(), r.ID, e.Sign(t, who, r.Statement))
 }
 
 // Challenge gets a challenge for who and signs it.
@@ -152,5 +179,5 @@ func (e *Env) Challenge(t testing.TB, who, action, subject string) (text, sig []
 	if err != nil {
 		t.Fatalf("challenge for %s %s: %v", who, action, err)
 	}
-	return text, Sign(t, who, text)
+	return text, e.Sign(t, who, text)
 }
