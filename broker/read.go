@@ -27,7 +27,7 @@ func (s *Service) Get(ctx context.Context, id string) (*RequestView, error) {
 		if v.Request.State == StateIssued || v.Request.State == StateRevoked || v.Request.State == StateExpired {
 			g, err := tx.Grant(id)
 			if err == nil {
-				g.Token = ""
+				g.Token, g.SSHCert = "", ""
 				v.Grant = g
 			}
 		}

@@ -60,6 +60,11 @@ type GrantJSON struct {
 	RevokedBy string    `json:"revoked_by,omitempty"`
 	KeyID     string    `json:"kid"`
 	Token     string    `json:"token,omitempty"`
+	// SSHCertificate is the grant's OpenSSH user certificate, in
+	// authorized_keys form, only in credential responses; SSHSerial its
+	// serial.
+	SSHCertificate string `json:"ssh_certificate,omitempty"`
+	SSHSerial      uint64 `json:"ssh_serial,omitempty"`
 }
 
 func requestJSON(r *broker.Request) RequestJSON {
@@ -85,7 +90,8 @@ func viewJSON(v *broker.RequestView) RequestJSON {
 
 func grantJSON(g *broker.Grant) GrantJSON {
 	out := GrantJSON{ID: g.ID, Request: g.RequestID, Role: g.Role, Requester: g.Requester, Approvers: g.Approvers,
-		Issued: g.Issued.UTC(), Expires: g.Expires.UTC(), RevokedBy: g.RevokedBy, KeyID: g.KeyID, Token: g.Token}
+		Issued: g.Issued.UTC(), Expires: g.Expires.UTC(), RevokedBy: g.RevokedBy, KeyID: g.KeyID, Token: g.Token,
+		SSHCertificate: g.SSHCert, SSHSerial: g.SSHSerial}
 	if !g.Revoked.IsZero() {
 		out.Revoked = g.Revoked.UTC()
 	}

@@ -18,6 +18,9 @@ type PrepareJSON struct {
 	Reason    string `json:"reason"`
 	Incident  string `json:"incident,omitempty"`
 	Duration  string `json:"duration,omitempty"`
+	// SSHKey is the requester's public key (an authorized_keys line) for
+	// the certificate of a role with ssh; ignored for other roles.
+	SSHKey string `json:"ssh_key,omitempty"`
 }
 
 // SignedJSON carries a signed statement or challenge and its SSHSIG.
@@ -41,7 +44,7 @@ func (s *Server) prepareRequest(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	text, err := s.svc.Prepare(r.Context(), broker.RequestInput{Role: in.Role, Requester: in.Requester,
-		Reason: in.Reason, Incident: in.Incident, Duration: d})
+		Reason: in.Reason, Incident: in.Incident, Duration: d, SSHKey: in.SSHKey})
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

@@ -88,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/requests/{id}/cancel", s.cancel)
 		r.Post("/requests/{id}/revoke", s.revoke)
 		r.With(s.session).Get("/requests/{id}/credentials", s.credentials)
+		s.sshRoutes(r)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, errNoRoute)

@@ -40,6 +40,8 @@ type appConfig struct {
 	// SweepEvery is how often lapsed requests and grants are expired and
 	// the keyring re-read.
 	SweepEvery time.Duration
+	// SSHCA says where the SSH CA key is (see sshCASource).
+	SSHCA sshCASource
 }
 
 // app is a running broker: store, keys, service and HTTP server.
@@ -52,6 +54,8 @@ type app struct {
 	ln   net.Listener
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+	// closeCA releases the SSH CA's agent connection.
+	closeCA func()
 }
 
 // openApp opens the store and keys and loads the policy. An invalid policy
@@ -76,12 +80,18 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, Logger: cfg.Logger})
+	ca, closeCA, err := openSSHCA(cfg.SSHCA, cfg.Data)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, db: db, keys: keys, svc: svc}
+	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, SSHCA: ca, Logger: cfg.Logger})
+	if err != nil {
+		closeCA()
+		db.Close()
+		return nil, err
+	}
+	a := &app{cfg: cfg, db: db, keys: keys, svc: svc, closeCA: closeCA}
 	if err := svc.Record(ctx, broker.EventBrokerStarted, nil, map[string]string{"name": cfg.Name, "kid": keys.CurrentKID()}); err != nil {
 		cfg.Logger.Error("could not audit the start", "err", err)
 	}
@@ -194,5 +204,6 @@ func (a *app) Close() error {
 	if err := a.svc.Record(context.Background(), broker.EventBrokerStopped, nil, map[string]string{"name": a.cfg.Name}); err != nil {
 		a.cfg.Logger.Warn("could not audit the stop", "err", err)
 	}
+	a.closeCA()
 	return a.db.Close()
 }

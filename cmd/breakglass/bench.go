@@ -84,7 +84,8 @@ func runBench(ctx context.Context, c *cli, args []string) error {
 // benchFlow runs one full flow: alice requests, bob and carol approve, and
 // the last approval must mint the grant.
 func benchFlow(ctx context.Context, cl *web.Client, keys map[string]*identity, role string) error {
-	stmt, err := cl.Prepare(ctx, web.PrepareJSON{Role: role, Requester: "alice", Reason: "benchmark flow run", Duration: "5m"})
+	stmt, err := cl.Prepare(ctx, web.PrepareJSON{Role: role, Requester: "alice", Reason: "benchmark flow run", Duration: "5m",
+		SSHKey: authorizedKey(keys["alice"].signer.PublicKey())})
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ import (
 // carol (security) approve.
 var devPeople = []string{"alice", "bob", "carol"}
 
-// ensureDev creates, once, the development keys and policy in d. Re-running
-// reuses them.
+// ensureDev creates, once, the development keys, SSH CA and policy in d.
+// Re-running reuses them.
 func ensureDev(d dataDir, out io.Writer) error {
 	if err := os.MkdirAll(d.devKeys(), 0o700); err != nil {
 		return fmt.Errorf("dev keys: %w", err)
@@ -32,6 +32,9 @@ func ensureDev(d dataDir, out io.Writer) error {
 			return err
 		}
 		pubs[who] = pub
+	}
+	if err := ensureDevSSHCA(d); err != nil {
+		return err
 	}
 	if _, err := os.Stat(d.policy()); err == nil {
 		return nil
@@ -108,6 +111,9 @@ roles:
     pending_ttl: 1h
     require_user_verification: false
     jwt: {audience: [breakglass-dev], scopes: [admin]}
+    ssh:
+      principals: [breakglass-dev]
+      extensions: {permit-pty: ""}
     drills: true
 `, pubs["alice"], pubs["bob"], pubs["carol"])
 }
@@ -126,5 +132,10 @@ and one from carol (security). In another shell, in this folder ("make run" buil
   curl -s $BREAKGLASS_URL/.well-known/jwks.json > jwks.json
   ./bin/breakglass verify --jwks jwks.json --iss breakglass-dev --aud breakglass-dev alice.jwt
 
-`, url, k("alice"), k("bob"), k("carol"), k("alice"))
+dev-admin also yields an SSH certificate for alice's key, for the login name breakglass-dev:
+
+  ./bin/breakglass token --key %s --ssh $ID
+  ./bin/breakglass ssh ca
+
+`, url, k("alice"), k("bob"), k("carol"), k("alice"), k("alice"))
 }

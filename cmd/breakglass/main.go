@@ -43,11 +43,12 @@ var commands = map[string]command{
 	"approve": {"sign a request's approval statement: breakglass approve ID [--yes]", runApprove},
 	"deny":    {"deny a request: breakglass deny ID --reason TEXT", runDeny},
 	"cancel":  {"cancel your pending request: breakglass cancel ID", runCancel},
-	"token":   {"fetch your granted credentials: breakglass token ID [--out FILE]", runToken},
+	"token":   {"fetch your granted credentials: breakglass token ID [--out FILE] [--ssh [--pubkey KEY.pub]]", runToken},
 	"revoke":  {"revoke a grant: breakglass revoke ID", runRevoke},
 	"verify":  {"verify a token offline: breakglass verify [--jwks FILE|--broker URL] --aud A TOKEN|-", runVerify},
 	"keys":    {"list your agent's keys and their principals; `keys rotate` rotates the broker's signing key", runKeys},
 	"status":  {"show the broker's status: breakglass status [--json]", runStatus},
+	"ssh":     {"what sshd needs: breakglass ssh ca [--json] (CA key, sshd_config lines) | ssh krl --out FILE", runSSH},
 	"bench":   {"load a running broker with full flows: breakglass bench --data DIR [--flows N] [--concurrency C]", runBench},
 }
 

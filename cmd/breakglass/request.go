@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -16,6 +17,7 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 	incident := fs.String("incident", "", "incident reference, when the role asks for one")
 	duration := fs.String("duration", "", "how long the grant should last (default: the role's default)")
 	quiet := fs.Bool("quiet", false, "print only the request id")
+	pubkey := fs.String("pubkey", "", "public key (KEY.pub) an SSH certificate is issued for, for roles with ssh (default: the key you sign with)")
 	if _, err := parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
@@ -36,10 +38,19 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer id.close()
+	certKey := id.signer.PublicKey()
+	if *pubkey != "" {
+		if certKey, err = readPubkey(*pubkey); err != nil {
+			return err
+		}
+	}
 	stmt, err := cl.Prepare(ctx, web.PrepareJSON{Role: *role, Requester: id.principal, Reason: *reason,
-		Incident: *incident, Duration: *duration})
+		Incident: *incident, Duration: *duration, SSHKey: authorizedKey(certKey)})
 	if err != nil {
 		return err
+	}
+	if *pubkey != "" && !bytes.Contains(stmt, []byte("\nssh-key: ")) {
+		return errUsage("--pubkey: role %s yields no SSH certificate", *role)
 	}
 	sig, err := id.sign(stmt)
 	if err != nil {

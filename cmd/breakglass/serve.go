@@ -21,6 +21,10 @@ type serveFile struct {
 	Data string `yaml:"data"`
 	// Policy is the policy file's path, relative to the config file.
 	Policy string `yaml:"policy"`
+	// SSHCA is the SSH CA private key file, relative to the config file;
+	// SSHCAAgent uses the first key of the ssh-agent at SSH_AUTH_SOCK.
+	SSHCA      string `yaml:"ssh_ca"`
+	SSHCAAgent bool   `yaml:"ssh_ca_agent"`
 }
 
 func runServe(ctx context.Context, c *cli, args []string) error {
@@ -31,12 +35,14 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	name := fs.String("name", "", "broker name, in every statement and as the JWT issuer (default from config, or breakglass-dev with --dev)")
 	dev := fs.Bool("dev", false, "development mode: generate a policy and keys for alice, bob and carol in the data folder")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	sshCA := fs.String("ssh-ca", "", "SSH CA private key file for the certificates of roles with ssh (default: DATA/ssh-ca when it exists)")
+	sshCAAgent := fs.Bool("ssh-ca-agent", false, "sign certificates with the first key of the ssh-agent at SSH_AUTH_SOCK (a CA key on a hardware token)")
 	if _, err := parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	cfg := serveFile{Addr: *addr, Data: *data, Name: *name}
+	cfg := serveFile{Addr: *addr, Data: *data, Name: *name, SSHCA: *sshCA, SSHCAAgent: *sshCAAgent}
 	if *config != "" {
 		if err := readServeFile(*config, &cfg, set); err != nil {
 			return err
@@ -62,7 +68,8 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if cfg.Name == "" {
 		return errUsage("no broker name: pass --name or set name: in --config (or use --dev)")
 	}
-	a, err := openApp(ctx, appConfig{Name: cfg.Name, Data: d, PolicyFile: cfg.Policy, Logger: log})
+	a, err := openApp(ctx, appConfig{Name: cfg.Name, Data: d, PolicyFile: cfg.Policy, Logger: log,
+		SSHCA: sshCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")}})
 	if err != nil {
 		return err
 	}
@@ -91,7 +98,7 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		msg := strings.Replace(err.Error(), " in type main.serveFile", "", 1)
-		return fmt.Errorf("%s: %s (the fields are name, addr, data and policy)", path, msg)
+		return fmt.Errorf("%s: %s (the fields are name, addr, data, policy, ssh_ca and ssh_ca_agent)", path, msg)
 	}
 	if f.Policy != "" && !filepath.IsAbs(f.Policy) {
 		f.Policy = filepath.Join(filepath.Dir(path), f.Policy)
@@ -99,7 +106,13 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	if f.Data != "" && !filepath.IsAbs(f.Data) {
 		f.Data = filepath.Join(filepath.Dir(path), f.Data)
 	}
+	if f.SSHCA != "" && !filepath.IsAbs(f.SSHCA) {
+		f.SSHCA = filepath.Join(filepath.Dir(path), f.SSHCA)
+	}
 	cfg.Policy = f.Policy
+	if !set["ssh-ca"] && !set["ssh-ca-agent"] {
+		cfg.SSHCA, cfg.SSHCAAgent = f.SSHCA, f.SSHCAAgent
+	}
 	for _, kv := range []struct {
 		flag string
 		dst  *string

@@ -5,16 +5,36 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 func runToken(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlags("token")
 	c.addGlobals(fs)
-	out := fs.String("out", "", "write the JWT to this file (mode 0600) instead of stdout")
-	pos, err := parse(fs, args, 1, 1, "ID [--out FILE]")
+	out := fs.String("out", "", "write the JWT to this file (mode 0600) instead of stdout; with --ssh, the certificate")
+	sshCert := fs.Bool("ssh", false, "write the grant's SSH certificate beside --key/--pubkey (KEY-cert.pub) or to --out")
+	pubkey := fs.String("pubkey", "", "with --ssh: the public key the certificate is for (KEY.pub); it is written beside it")
+	pos, err := parse(fs, args, 1, 1, "ID [--out FILE] [--ssh [--pubkey KEY.pub]]")
 	if err != nil {
 		return err
+	}
+	var certFile, keyFile string
+	var certKey ssh.PublicKey
+	if *sshCert {
+		if certFile, err = c.certPath(*out, *pubkey); err != nil {
+			return err
+		}
+		if *pubkey != "" {
+			if certKey, err = readPubkey(*pubkey); err != nil {
+				return err
+			}
+			keyFile = strings.TrimSuffix(*pubkey, ".pub")
+		} else if c.g.key != "" {
+			keyFile = c.g.key
+		}
 	}
 	cl, id, err := c.login(ctx)
 	if err != nil {
@@ -24,6 +44,12 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 	g, err := cl.Credentials(ctx, pos[0])
 	if err != nil {
 		return err
+	}
+	if *sshCert {
+		if certKey == nil && c.g.key != "" {
+			certKey = id.signer.PublicKey()
+		}
+		return c.writeCert(g, certFile, keyFile, certKey)
 	}
 	if *out != "" {
 		if err := writeSecret(*out, []byte(g.Token+"\n")); err != nil {
