@@ -32,7 +32,7 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			keyFile = strings.TrimSuffix(*pubkey, ".pub")
-		} else if c.g.key != "" {
+		} else if c.g.key != "" && *out == "" {
 			keyFile = c.g.key
 		}
 	}
@@ -46,7 +46,8 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if *sshCert {
-		if certKey == nil && c.g.key != "" {
+		// Written beside the --key file, the certificate must be for that key.
+		if certKey == nil && c.g.key != "" && *out == "" {
 			certKey = id.signer.PublicKey()
 		}
 		return c.writeCert(g, certFile, keyFile, certKey)
