@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests drive (OpenSSH client and server, the
-# software FIDO key from openssh-tests, SoftHSM2, Chromium) when any is missing.
+# software FIDO key from openssh-tests, SoftHSM2 and pkcs11-tool, Chromium) when any is missing.
 # As root it installs them with apt-get; otherwise it says what is missing, and
 # the tests that need a missing tool skip (or fail when CI=true).
 set -euo pipefail
@@ -10,6 +10,7 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ -f /usr/lib/openssh/regress/misc/sk-dummy/sk-dummy.so ] || need+=(openssh-tests)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+command -v pkcs11-tool >/dev/null 2>&1 || need+=(opensc)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
