@@ -115,5 +115,10 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, grantJSON(g))
+	out, err := s.credentialsJSON(r.Context(), grantJSON(g))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }

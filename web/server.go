@@ -30,6 +30,9 @@ type Config struct {
 	KeyIDs func() []string
 	// Started is when the process started, for /v1/status.
 	Started time.Time
+	// Audit serves the audit log and the receipts of credentials; nil
+	// serves neither.
+	Audit AuditLog
 }
 
 // Server serves the API.
@@ -88,6 +91,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/requests/{id}/cancel", s.cancel)
 		r.Post("/requests/{id}/revoke", s.revoke)
 		r.With(s.session).Get("/requests/{id}/credentials", s.credentials)
+		s.auditRoutes(r)
 		s.sshRoutes(r)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/policy"
 	"github.com/failsmall/breakglass/sqlite"
@@ -42,6 +43,8 @@ type appConfig struct {
 	SweepEvery time.Duration
 	// SSHCA says where the SSH CA key is (see sshCASource).
 	SSHCA sshCASource
+	// Witnesses cosign the audit checkpoints.
+	Witnesses []audit.WitnessConfig
 }
 
 // app is a running broker: store, keys, service and HTTP server.
@@ -56,6 +59,7 @@ type app struct {
 	wg   sync.WaitGroup
 	// closeCA releases the SSH CA's agent connection.
 	closeCA func()
+	audit   *auditLog
 }
 
 // openApp opens the store and keys and loads the policy. An invalid policy
@@ -71,8 +75,14 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 	if err := os.MkdirAll(string(cfg.Data), 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	db, err := sqlite.Open(cfg.Data.db(), sqlite.Options{Logger: cfg.Logger})
+	hook := &commitHook{}
+	db, err := sqlite.Open(cfg.Data.db(), sqlite.Options{Logger: cfg.Logger, AfterCommit: hook.afterCommit})
 	if err != nil {
+		return nil, err
+	}
+	al, err := openAuditLog(ctx, cfg, db, hook)
+	if err != nil {
+		db.Close()
 		return nil, err
 	}
 	keys, err := token.OpenKeyring(cfg.Data.keys(), keyRetention, time.Now)
@@ -91,7 +101,7 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, db: db, keys: keys, svc: svc, closeCA: closeCA}
+	a := &app{cfg: cfg, db: db, keys: keys, svc: svc, closeCA: closeCA, audit: al}
 	if err := svc.Record(ctx, broker.EventBrokerStarted, nil, map[string]string{"name": cfg.Name, "kid": keys.CurrentKID()}); err != nil {
 		cfg.Logger.Error("could not audit the start", "err", err)
 	}
@@ -138,7 +148,7 @@ func (a *app) listen(addr string) error {
 	}
 	a.ln = ln
 	s := web.NewServer(web.Config{Service: a.svc, Logger: a.cfg.Logger, Started: time.Now(),
-		JWKS: func() any { return a.keys.JWKS() }, KeyIDs: a.kids})
+		JWKS: func() any { return a.keys.JWKS() }, KeyIDs: a.kids, Audit: a.audit})
 	a.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(a.cfg.Logger.Handler(), slog.LevelWarn)}
@@ -205,5 +215,8 @@ func (a *app) Close() error {
 		a.cfg.Logger.Warn("could not audit the stop", "err", err)
 	}
 	a.closeCA()
+	if err := a.audit.close(context.Background()); err != nil {
+		a.cfg.Logger.Warn("could not sign the last audit checkpoint", "err", err)
+	}
 	return a.db.Close()
 }

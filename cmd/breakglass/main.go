@@ -49,6 +49,8 @@ var commands = map[string]command{
 	"keys":    {"list your agent's keys and their principals; `keys rotate` rotates the broker's signing key", runKeys},
 	"status":  {"show the broker's status: breakglass status [--json]", runStatus},
 	"ssh":     {"what sshd needs: breakglass ssh ca [--json] (CA key, sshd_config lines) | ssh krl --out FILE", runSSH},
+	"audit":   {"read and verify the audit log: breakglass audit verify|tail|show|prove|export [--db FILE | --broker URL]", runAudit},
+	"witness": {"run a witness that cosigns audit checkpoints: breakglass witness serve --name N --log VKEY", runWitness},
 	"bench":   {"load a running broker with full flows: breakglass bench --data DIR [--flows N] [--concurrency C]", runBench},
 }
 

@@ -25,6 +25,8 @@ type serveFile struct {
 	// SSHCAAgent uses the first key of the ssh-agent at SSH_AUTH_SOCK.
 	SSHCA      string `yaml:"ssh_ca"`
 	SSHCAAgent bool   `yaml:"ssh_ca_agent"`
+	// Witnesses cosign the audit log's checkpoints.
+	Witnesses []witnessFile `yaml:"witnesses"`
 }
 
 func runServe(ctx context.Context, c *cli, args []string) error {
@@ -68,7 +70,11 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if cfg.Name == "" {
 		return errUsage("no broker name: pass --name or set name: in --config (or use --dev)")
 	}
-	a, err := openApp(ctx, appConfig{Name: cfg.Name, Data: d, PolicyFile: cfg.Policy, Logger: log,
+	ws, err := witnessConfigs(cfg.Witnesses)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *config, err)
+	}
+	a, err := openApp(ctx, appConfig{Name: cfg.Name, Data: d, PolicyFile: cfg.Policy, Logger: log, Witnesses: ws,
 		SSHCA: sshCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")}})
 	if err != nil {
 		return err
@@ -109,7 +115,7 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	if f.SSHCA != "" && !filepath.IsAbs(f.SSHCA) {
 		f.SSHCA = filepath.Join(filepath.Dir(path), f.SSHCA)
 	}
-	cfg.Policy = f.Policy
+	cfg.Policy, cfg.Witnesses = f.Policy, f.Witnesses
 	if !set["ssh-ca"] && !set["ssh-ca-agent"] {
 		cfg.SSHCA, cfg.SSHCAAgent = f.SSHCA, f.SSHCAAgent
 	}

@@ -17,7 +17,8 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 	out := fs.String("out", "", "write the JWT to this file (mode 0600) instead of stdout; with --ssh, the certificate")
 	sshCert := fs.Bool("ssh", false, "write the grant's SSH certificate beside --key/--pubkey (KEY-cert.pub) or to --out")
 	pubkey := fs.String("pubkey", "", "with --ssh: the public key the certificate is for (KEY.pub); it is written beside it")
-	pos, err := parse(fs, args, 1, 1, "ID [--out FILE] [--ssh [--pubkey KEY.pub]]")
+	receipt := fs.String("receipt", "", "write the grant's audit receipt (c2sp.org/tlog-proof) to this file")
+	pos, err := parse(fs, args, 1, 1, "ID [--out FILE] [--ssh [--pubkey KEY.pub]] [--receipt FILE]")
 	if err != nil {
 		return err
 	}
@@ -41,8 +42,12 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer id.close()
-	g, err := cl.Credentials(ctx, pos[0])
+	cr, err := cl.CredentialsWithReceipt(ctx, pos[0])
 	if err != nil {
+		return err
+	}
+	g := &cr.GrantJSON
+	if err := writeReceipt(*receipt, cr.Receipt); err != nil {
 		return err
 	}
 	if *sshCert {
@@ -59,7 +64,7 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 	}
 	switch {
 	case c.g.json:
-		return c.printJSON(g)
+		return c.printJSON(cr)
 	case *out != "":
 		fmt.Fprintf(c.stdout, "wrote the JWT of grant %s to %s; it expires %s (in %s)\n", g.ID, *out,
 			g.Expires.Format(time.RFC3339), time.Until(g.Expires).Truncate(time.Second))

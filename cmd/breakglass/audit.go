@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
+	"github.com/failsmall/breakglass/web"
+)
+
+const auditUsage = "audit verify|tail|show|prove|export [--db FILE | --broker URL] ..."
+
+func runAudit(ctx context.Context, c *cli, args []string) error {
+	sub := map[string]func(context.Context, *cli, []string) error{
+		"verify": runAuditVerify, "tail": runAuditTail, "show": runAuditShow,
+		"prove": runAuditProve, "export": runAuditExport,
+	}
+	if len(args) == 0 || sub[args[0]] == nil {
+		return &exitError{2, fmt.Errorf("usage: breakglass %s", auditUsage)}
+	}
+	return sub[args[0]](ctx, c, args[1:])
+}
+
+// logFlags are the flags that choose which log an audit command reads.
+type logFlags struct {
+	db, broker, key string
+	json            bool
+}
+
+func (c *cli) addLogFlags(fs *flag.FlagSet) *logFlags {
+	f := &logFlags{}
+	fs.StringVar(&f.db, "db", "", "read the log from this database file (the broker may be running)")
+	fs.StringVar(&f.broker, "broker", c.getenv("BREAKGLASS_URL"), "read the log from this broker (env BREAKGLASS_URL)")
+	fs.StringVar(&f.key, "log-key", "", "the log's verifier key, or a file holding it (default: audit-key.pub beside --db; with --broker, the key the broker states)")
+	fs.BoolVar(&f.json, "json", false, "print JSON")
+	return f
+}
+
+// openedLog is a log opened for reading: a database or a broker.
+type openedLog struct {
+	db     *sqlite.DB
+	cl     *web.Client
+	v      note.Verifier
+	keyMsg string // where the key came from, when not pinned
+}
+
+func (l *openedLog) close() {
+	if l.db != nil {
+		l.db.Close()
+	}
+}
+
+// open opens the log named by the flags.
+func (f *logFlags) open(ctx context.Context) (*openedLog, error) {
+	l := &openedLog{}
+	switch {
+	case f.db != "":
+		if _, err := os.Stat(f.db); err != nil {
+			return nil, fmt.Errorf("--db: %w", err)
+		}
+		db, err := sqlite.Open(f.db, sqlite.Options{})
+		if err != nil {
+			return nil, err
+		}
+		l.db = db
+		if f.key == "" {
+			f.key = filepath.Join(filepath.Dir(f.db), "audit-key.pub")
+		}
+	case f.broker != "":
+		cl, err := web.NewClient(f.broker, nil)
+		if err != nil {
+			return nil, err
+		}
+		l.cl = cl
+		if f.key == "" {
+			if f.key, err = cl.AuditKey(ctx); err != nil {
+				return nil, err
+			}
+			l.keyMsg = "using the log key the broker states (" + f.key + "); pin it with --log-key"
+		}
+	default:
+		return nil, errUsage("name the log: --db FILE or --broker URL")
+	}
+	v, err := parseVerifier(f.key)
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	l.v = v
+	return l, nil
+}
+
+// parseVerifier reads a note verifier key given inline or as a file.
+func parseVerifier(s string) (note.Verifier, error) {
+	if v, err := note.NewVerifier(strings.TrimSpace(s)); err == nil {
+		return v, nil
+	}
+	return readVerifierKey(s)
+}
+
+func runAuditVerify(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlags("audit verify")
+	f := c.addLogFlags(fs)
+	trusted := fs.String("trusted", "", "a signed checkpoint FILE trusted from earlier (default with --db: the broker's checkpoint file beside it)")
+	var witnessKeys multiFlag
+	fs.Var(&witnessKeys, "witness-key", "a witness's cosignature key; its cosignatures are checked (repeatable)")
+	if _, err := parse(fs, args, 0, 0, ""); err != nil {
+		return err
+	}
+	l, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	opts := audit.VerifyOptions{Verifier: l.v}
+	if opts.Trusted, err = trustedCheckpoint(*trusted, f.db); err != nil {
+		return err
+	}
+	var ws []note.Verifier
+	for _, k := range witnessKeys {
+		wv, err := audit.NewCosignatureVerifier(k)
+		if err != nil {
+			return fmt.Errorf("--witness-key %q: %w", k, err)
+		}
+		ws = append(ws, wv)
+	}
+	if len(ws) > 0 {
+		opts.Witnesses = note.VerifierList(ws...)
+	}
+	if l.keyMsg != "" {
+		fmt.Fprintln(c.stderr, l.keyMsg)
+	}
+	rep, grants, err := l.verify(ctx, opts)
+	if err != nil {
+		printEvidence(c.stderr, err)
+		return err
+	}
+	if f.json {
+		return c.printJSON(map[string]any{"size": rep.Size, "root": rep.RootHash.String(), "checkpoints": rep.Checkpoints,
+			"cosigned": rep.Cosigned, "entries": rep.Entries, "grants": grants, "trusted": opts.Trusted != nil})
+	}
+	fmt.Fprintf(c.stdout, "audit log verified: %d entries, root %s\n", rep.Size, rep.RootHash)
+	fmt.Fprintf(c.stdout, "%d signed checkpoints checked (%d cosigned by a known witness)", rep.Checkpoints, rep.Cosigned)
+	if opts.Trusted != nil {
+		fmt.Fprint(c.stdout, ", consistent with the trusted checkpoint")
+	}
+	fmt.Fprintln(c.stdout)
+	if grants >= 0 {
+		fmt.Fprintf(c.stdout, "%d grants, each with its grant.issued entry\n", grants)
+	}
+	return nil
+}
+
+// trustedCheckpoint reads --trusted, or the checkpoint file beside --db.
+func trustedCheckpoint(file, db string) ([]byte, error) {
+	if file == "" && db != "" {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(db), "checkpoint"))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return b, err
+	}
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted: %w", err)
+	}
+	return b, nil
+}
+
+// verify runs audit.VerifyLog over the log and, for a database, checks that
+// every grant has its grant.issued entry and every such entry its grant. It
+// returns the number of grants checked, -1 when it could not check them.
+func (l *openedLog) verify(ctx context.Context, opts audit.VerifyOptions) (*audit.Report, int, error) {
+	if l.cl != nil {
+		src, err := newRemoteSource(ctx, l.cl, l.v)
+		if err != nil {
+			return nil, -1, err
+		}
+		rep, err := audit.VerifyLog(src, opts)
+		return rep, -1, err
+	}
+	var rep *audit.Report
+	issued := map[string]int64{}
+	err := l.db.ReadAudit(ctx, func(src audit.Source) error {
+		var err error
+		rep, err = audit.VerifyLog(&grantCollector{Source: src, issued: issued}, opts)
+		return err
+	})
+	if err != nil {
+		return nil, -1, err
+	}
+	ids, err := l.db.GrantIDs(ctx)
+	if err != nil {
+		return nil, -1, err
+	}
+	return rep, len(ids), checkGrants(ids, issued, rep.Size)
+}
+
+// grantCollector notes the grant ids named by grant.issued entries as
+// VerifyLog reads them; VerifyLog succeeding means each was hash-checked.
+type grantCollector struct {
+	audit.Source
+	issued map[string]int64
+}
+
+var grantIssued = []byte(`{"type":"` + broker.EventGrantIssued + `"`)
+
+func (g *grantCollector) Entry(i int64) ([]byte, error) {
+	b, err := g.Source.Entry(i)
+	if err == nil && bytes.Contains(b[:min(len(b), len(audit.EntryPrefix)+len(grantIssued))], grantIssued) {
+		if e, perr := audit.ParseEntry(b); perr == nil && len(e.Subjects) == 2 {
+			g.issued[e.Subjects[1]] = i
+		}
+	}
+	return b, err
+}
+
+// MissingGrantEntryError: a grant in the database has no grant.issued entry
+// in the log (or an entry names a grant the database lacks).
+type MissingGrantEntryError struct {
+	Grant string
+	Index int64 // the entry, for a grant missing from the database; -1 otherwise
+}
+
+func (e *MissingGrantEntryError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("audit: entry %d issued grant %s, which the database does not have (deleted grant row)", e.Index, e.Grant)
+	}
+	return fmt.Sprintf("audit: grant %s has no grant.issued entry in the log (a grant issued without its audit record)", e.Grant)
+}
+
+func checkGrants(ids []string, issued map[string]int64, size int64) error {
+	have := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		have[id] = true
+		if _, ok := issued[id]; !ok {
+			return &MissingGrantEntryError{Grant: id, Index: -1}
+		}
+	}
+	for id, i := range issued {
+		if !have[id] && i < size {
+			return &MissingGrantEntryError{Grant: id, Index: i}
+		}
+	}
+	return nil
+}
+
+// printEvidence prints what a verification failure shows: the signed
+// checkpoints involved, so they can be shown to someone else.
+func printEvidence(w io.Writer, err error) {
+	show := func(what string, b []byte) {
+		if b != nil {
+			fmt.Fprintf(w, "--- %s ---\n%s", what, b)
+		}
+	}
+	var (
+		fork     *audit.ForkError
+		trunc    *audit.TruncatedError
+		mismatch *audit.RootMismatchError
+		rollback *audit.RollbackError
+		hash     *audit.EntryHashError
+	)
+	fmt.Fprintf(w, "AUDIT LOG VERIFICATION FAILED\n%v\n", err)
+	switch {
+	case errors.As(err, &fork):
+		fmt.Fprintf(w, "size: %d\n", fork.Size)
+		show("checkpoint A", fork.A)
+		show("checkpoint B", fork.B)
+	case errors.As(err, &trunc):
+		fmt.Fprintf(w, "entries: %d\nsigned size: %d\n", trunc.Size, trunc.Want)
+		show("checkpoint", trunc.Trusted)
+	case errors.As(err, &mismatch):
+		fmt.Fprintf(w, "size: %d\nrecomputed root: %s\n", mismatch.Size, mismatch.Computed)
+		show("checkpoint", mismatch.Checkpoint)
+	case errors.As(err, &rollback):
+		show(fmt.Sprintf("checkpoint %d", rollback.Index-1), rollback.Prev)
+		show(fmt.Sprintf("checkpoint %d", rollback.Index), rollback.Next)
+	case errors.As(err, &hash):
+		fmt.Fprintf(w, "index: %d\nlevel: %d\nstored: %s\nrecomputed: %s\n", hash.Index, hash.Level, hash.Stored, hash.Computed)
+	}
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
+	"github.com/failsmall/breakglass/web"
+)
+
+// The broker's audit log wiring: the checkpoint key and file in the data
+// folder, the checkpointer, and the read side the API serves.
+
+func (d dataDir) auditKey() string   { return filepath.Join(string(d), "audit-key") }
+func (d dataDir) auditPub() string   { return filepath.Join(string(d), "audit-key.pub") }
+func (d dataDir) checkpoint() string { return filepath.Join(string(d), "checkpoint") }
+
+// loadAuditKey reads the checkpoint signing key, generating it (0600, with
+// its public half beside it) on first start. Its name is the log's origin,
+// the broker name.
+func loadAuditKey(d dataDir, origin string) (note.Signer, note.Verifier, error) {
+	b, err := os.ReadFile(d.auditKey())
+	if errors.Is(err, fs.ErrNotExist) {
+		skey, vkey, err := audit.GenerateKey(origin)
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit key: %w", err)
+		}
+		if err := writeSecret(d.auditKey(), []byte(skey+"\n")); err != nil {
+			return nil, nil, fmt.Errorf("audit key: %w", err)
+		}
+		if err := os.WriteFile(d.auditPub(), []byte(vkey+"\n"), 0o644); err != nil {
+			return nil, nil, fmt.Errorf("audit key: %w", err)
+		}
+		b = []byte(skey)
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("audit key: %w", err)
+	}
+	s, err := note.NewSigner(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit key %s: %w", d.auditKey(), err)
+	}
+	if s.Name() != origin {
+		return nil, nil, fmt.Errorf("audit key %s signs for %q, but the broker is named %q: the log's origin cannot change; use the old name or a new data folder",
+			d.auditKey(), s.Name(), origin)
+	}
+	v, err := readVerifierKey(d.auditPub())
+	if err != nil {
+		return nil, nil, err
+	}
+	if v.Name() != s.Name() || v.KeyHash() != s.KeyHash() {
+		return nil, nil, fmt.Errorf("audit key %s and %s are not a pair", d.auditKey(), d.auditPub())
+	}
+	return s, v, nil
+}
+
+// readVerifierKey reads a note verifier key file (one line).
+func readVerifierKey(path string) (note.Verifier, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("log key %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// auditLog is the read side of the log for the API: web.AuditLog.
+type auditLog struct {
+	db   *sqlite.DB
+	cp   *audit.Checkpointer
+	vkey string
+}
+
+var _ web.AuditLog = (*auditLog)(nil)
+
+func (l *auditLog) VerifierKey() string { return l.vkey }
+
+func (l *auditLog) Checkpoint(ctx context.Context) ([]byte, error) {
+	if signed, _ := l.cp.Latest(); signed != nil {
+		return signed, nil
+	}
+	signed, _, err := l.cp.Sync(ctx)
+	return signed, err
+}
+
+func (l *auditLog) Checkpoints(ctx context.Context, start, limit int) ([][]byte, error) {
+	return l.db.RecordedCheckpoints(ctx, start, limit)
+}
+
+func (l *auditLog) Entries(ctx context.Context, from, to int64, fn func(int64, []byte) error) error {
+	return l.db.AuditEntries(ctx, from, to, fn)
+}
+
+func (l *auditLog) Hashes(ctx context.Context, from, to int64) ([]tlog.Hash, error) {
+	idx := make([]int64, 0, to-from)
+	for i := from; i < to; i++ {
+		idx = append(idx, i)
+	}
+	return l.db.ReadHashes(idx)
+}
+
+// checkRange checks 0 <= lo <= hi <= the committed log size.
+func (l *auditLog) checkRange(ctx context.Context, lo, hi int64) error {
+	n, err := l.db.AuditSize(ctx)
+	if err != nil {
+		return err
+	}
+	if lo < 0 || lo > hi {
+		return fmt.Errorf("%w: audit range %d, %d", broker.ErrInvalid, lo, hi)
+	}
+	if hi > n {
+		return fmt.Errorf("%w: the audit log has %d entries, not %d", broker.ErrNotFound, n, hi)
+	}
+	return nil
+}
+
+func (l *auditLog) ProveInclusion(ctx context.Context, index, size int64) (tlog.RecordProof, error) {
+	if index >= size {
+		return nil, fmt.Errorf("%w: index %d must be below size %d", broker.ErrInvalid, index, size)
+	}
+	if err := l.checkRange(ctx, index, size); err != nil {
+		return nil, err
+	}
+	return audit.ProveInclusion(index, size, l.db)
+}
+
+func (l *auditLog) ProveConsistency(ctx context.Context, oldSize, newSize int64) (tlog.TreeProof, error) {
+	if err := l.checkRange(ctx, oldSize, newSize); err != nil {
+		return nil, err
+	}
+	return audit.ProveConsistency(oldSize, newSize, l.db)
+}
+
+// GrantReceipt proves the grant.issued entry of grant id in the newest
+// checkpoint, signing one first if none covers it yet.
+func (l *auditLog) GrantReceipt(ctx context.Context, id string) ([]byte, error) {
+	idx, err := l.db.AuditIndex(ctx, broker.EventGrantIssued, id)
+	if err != nil {
+		return nil, err
+	}
+	signed, cp := l.cp.Latest()
+	if signed == nil || cp.Size <= idx {
+		if signed, cp, err = l.cp.Sync(ctx); err != nil {
+			return nil, err
+		}
+	}
+	p, err := audit.ProveInclusion(idx, cp.Size, l.db)
+	if err != nil {
+		return nil, err
+	}
+	r := audit.Receipt{Index: idx, Proof: p, Checkpoint: signed}
+	return r.Marshal(), nil
+}
+
+// commitHook forwards the store's AfterCommit to the checkpointer, which is
+// made after the store.
+type commitHook struct {
+	cp atomic.Pointer[audit.Checkpointer]
+}
+
+func (h *commitHook) afterCommit() {
+	if c := h.cp.Load(); c != nil {
+		c.Notify()
+	}
+}
+
+// openAuditLog loads (or makes) the checkpoint key, refuses a database
+// behind the checkpoint file, and starts the checkpointer.
+func openAuditLog(ctx context.Context, cfg appConfig, db *sqlite.DB, hook *commitHook) (*auditLog, error) {
+	s, v, err := loadAuditKey(cfg.Data, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := audit.NewCheckpointer(ctx, audit.CheckpointerConfig{Store: db.CheckpointStore(), Signer: s, Verifier: v,
+		File: cfg.Data.checkpoint(), Witnesses: cfg.Witnesses, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	hook.cp.Store(cp)
+	vkey, err := os.ReadFile(cfg.Data.auditPub())
+	if err != nil {
+		cp.Close()
+		return nil, err
+	}
+	return &auditLog{db: db, cp: cp, vkey: strings.TrimSpace(string(vkey))}, nil
+}
+
+// close signs a last checkpoint of everything committed and stops.
+func (l *auditLog) close(ctx context.Context) error {
+	_, _, err := l.cp.Sync(ctx)
+	l.cp.Close()
+	return err
+}
+
+// witnessFile is one entry of `witnesses:` in the serve config: the
+// witness's submission URL and its cosignature/v1 verifier key (what
+// `breakglass witness serve` prints).
+type witnessFile struct {
+	URL string `yaml:"url"`
+	Key string `yaml:"key"`
+}
+
+func witnessConfigs(ws []witnessFile) ([]audit.WitnessConfig, error) {
+	var out []audit.WitnessConfig
+	for i, w := range ws {
+		if w.URL == "" {
+			return nil, fmt.Errorf("witnesses[%d]: no url", i)
+		}
+		v, err := audit.NewCosignatureVerifier(w.Key)
+		if err != nil {
+			return nil, fmt.Errorf("witnesses[%d] (%s): key: %w (want the key `breakglass witness serve` prints)", i, w.URL, err)
+		}
+		out = append(out, audit.WitnessConfig{URL: w.URL, Verifier: v})
+	}
+	return out, nil
+}
+
+// writeReceipt writes a credentials answer's receipt to path, if asked.
+func writeReceipt(path, receipt string) error {
+	if path == "" {
+		return nil
+	}
+	if receipt == "" {
+		return errors.New("the broker sent no audit receipt with the credentials (is it older than this CLI?)")
+	}
+	if err := os.WriteFile(path, []byte(receipt), 0o644); err != nil {
+		return fmt.Errorf("--receipt: %w", err)
+	}
+	return nil
+}
