@@ -118,11 +118,7 @@ func runCancel(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	id, err := c.identity(ctx, cl)
+	cl, id, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}

@@ -120,13 +120,22 @@ func (c *cli) signers() ([]ssh.Signer, func(), error) {
 	return s, func() { a.Close() }, nil
 }
 
-// login opens a read session for the CLI's identity.
-func (c *cli) login(ctx context.Context) (*web.Client, *identity, error) {
+// connect returns a client for the broker and the CLI's signing identity.
+func (c *cli) connect(ctx context.Context) (*web.Client, *identity, error) {
 	cl, err := c.client()
 	if err != nil {
 		return nil, nil, err
 	}
 	id, err := c.identity(ctx, cl)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl, id, nil
+}
+
+// login opens a read session for the CLI's identity.
+func (c *cli) login(ctx context.Context) (*web.Client, *identity, error) {
+	cl, id, err := c.connect(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,11 +29,7 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 			return errUsage("--duration: %v (write it like 30m or 1h30m)", err)
 		}
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	id, err := c.identity(ctx, cl)
+	cl, id, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}
