@@ -10,6 +10,8 @@ CREATE TABLE audit_subjects (
 	idx     INTEGER NOT NULL REFERENCES audit_entries (idx),
 	PRIMARY KEY (subject, idx)
 ) STRICT, WITHOUT ROWID;
+-- The append-only trigger below reads max(idx): keep it a lookup.
+CREATE INDEX audit_subjects_by_idx ON audit_subjects (idx);
 
 -- audit_cosignatures keeps the c2sp.org/tlog-cosignature lines witnesses
 -- returned for a checkpoint, one per witness; appended to the checkpoint's
