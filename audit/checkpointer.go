@@ -57,7 +57,15 @@ type CheckpointerConfig struct {
 	Witnesses []WitnessConfig
 	Logger    *slog.Logger
 	HTTP      *http.Client // for witnesses; nil means a client with a 10s timeout
+	// MinInterval spaces the checkpoints the background loop signs or
+	// publishes (file write, witness pushes), so that their fsyncs don't
+	// compete with every commit; zero means DefaultMinInterval. Sync, as
+	// called for a receipt, is never delayed.
+	MinInterval time.Duration
 }
+
+// DefaultMinInterval is CheckpointerConfig.MinInterval's default.
+const DefaultMinInterval = 100 * time.Millisecond
 
 // Checkpointer signs a checkpoint of the committed log after writes:
 // Notify wakes it, and writes arriving together share one checkpoint. It
@@ -94,6 +102,9 @@ func NewCheckpointer(ctx context.Context, cfg CheckpointerConfig) (*Checkpointer
 	}
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.MinInterval <= 0 {
+		cfg.MinInterval = DefaultMinInterval
 	}
 	c := &Checkpointer{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), fileSize: -1}
 	if cfg.File != "" {
@@ -161,6 +172,11 @@ func (c *Checkpointer) run() {
 		if _, _, err := c.Sync(c.ctx); err != nil && c.ctx.Err() == nil {
 			c.log.Error("audit checkpoint failed; retrying after the next write", "err", err)
 		}
+		select { // wakes meanwhile fold into one
+		case <-c.ctx.Done():
+			return
+		case <-time.After(c.cfg.MinInterval):
+		}
 	}
 }
 
@@ -175,6 +191,16 @@ func (c *Checkpointer) Sync(ctx context.Context) ([]byte, Checkpoint, error) {
 		return nil, Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
 	}
 	if signed, cp := c.Latest(); signed != nil && cp.Size >= size {
+		return signed, cp, nil
+	}
+	// The writer may have signed it in the commit itself (sqlite's
+	// SignCheckpoint): then only publish it.
+	if err := c.loadLatest(ctx); err != nil {
+		return nil, Checkpoint{}, err
+	}
+	if signed, cp, _ := c.latest(); signed != nil && cp.Size >= size {
+		c.publish(cp, signed)
+		signed, cp = c.Latest()
 		return signed, cp, nil
 	}
 	hash, err := TreeHash(size, c.cfg.Store)
@@ -198,14 +224,20 @@ func (c *Checkpointer) Sync(ctx context.Context) ([]byte, Checkpoint, error) {
 		return nil, Checkpoint{}, fmt.Errorf("record checkpoint of size %d: %w", size, err)
 	}
 	c.setLatest(cp, signed)
+	c.publish(cp, signed)
+	signed, cp = c.Latest()
+	return signed, cp, nil
+}
+
+// publish writes a new checkpoint to the checkpoint file and wakes the
+// witness pushers.
+func (c *Checkpointer) publish(cp Checkpoint, signed []byte) {
 	if err := c.writeFile(cp, signed); err != nil {
 		c.log.Error("could not write the checkpoint file", "file", c.cfg.File, "err", err)
 	}
 	for _, p := range c.pus {
 		p.notify()
 	}
-	signed, cp = c.Latest()
-	return signed, cp, nil
 }
 
 func (c *Checkpointer) setLatest(cp Checkpoint, signed []byte) {
@@ -248,9 +280,13 @@ func (c *Checkpointer) cosigned(size int64, witness string, lines []byte) {
 	}
 }
 
-// Close stops signing and pushing. Writes committed after Close are
-// checkpointed at the next start.
+// Close stops signing and pushing, after a last checkpoint of what is
+// committed (recorded and written to the file; not pushed). Writes committed
+// after Close are checkpointed at the next start.
 func (c *Checkpointer) Close() {
 	c.stop()
 	c.wg.Wait()
+	if _, _, err := c.Sync(context.Background()); err != nil {
+		c.log.Warn("last checkpoint at close", "err", err)
+	}
 }

@@ -55,7 +55,7 @@ func (t *Tx) Append(e broker.Event) (int64, error) {
 			return 0, t.broken
 		}
 	}
-	t.size = n + 1
+	t.size, t.appended = n+1, true
 	return n, nil
 }
 

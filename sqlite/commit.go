@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/failsmall/breakglass/broker"
 )
 
@@ -98,10 +100,11 @@ func (db *DB) runBatch(batch []*job) {
 		return
 	}
 	var ok []*job
+	size := int64(-1) // the audit log's size after the kept jobs, if they grew it
 	// A batch of one needs no savepoint: its failure rolls back everything.
 	savepoints := len(batch) > 1
 	for _, j := range batch {
-		kept, fatal := db.runInBatch(tx, j, savepoints)
+		kept, grown, fatal := db.runInBatch(tx, j, savepoints)
 		if fatal != nil { // the transaction is in an unknown state: keep nothing
 			db.rollback(tx)
 			for _, o := range ok {
@@ -111,11 +114,15 @@ func (db *DB) runBatch(batch []*job) {
 		}
 		if kept {
 			ok = append(ok, j)
+			size = max(size, grown)
 		}
 	}
 	if len(ok) == 0 {
 		db.rollback(tx)
 		return
+	}
+	if size >= 0 && db.sign != nil {
+		db.checkpointInTx(tx, size)
 	}
 	if err := tx.Commit(); err != nil {
 		db.rollback(tx)
@@ -130,18 +137,19 @@ func (db *DB) runBatch(batch []*job) {
 }
 
 // runInBatch runs one job in tx, in a savepoint when others share tx. It
-// reports whether the job's changes stay; fatal is set when they could not be
-// undone.
-func (db *DB) runInBatch(tx *sql.Tx, j *job, savepoint bool) (kept bool, fatal error) {
+// reports whether the job's changes stay and, if it appended to the audit
+// log, the log's size after it (else -1); fatal is set when its changes
+// could not be undone.
+func (db *DB) runInBatch(tx *sql.Tx, j *job, savepoint bool) (kept bool, size int64, fatal error) {
 	ctx := context.Background()
 	if err := j.ctx.Err(); err != nil {
 		j.err = err
-		return false, nil
+		return false, -1, nil
 	}
 	if savepoint {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT bg_update"); err != nil {
 			j.err = db.updateError("savepoint", err)
-			return false, nil
+			return false, -1, nil
 		}
 	}
 	t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock}
@@ -153,22 +161,39 @@ func (db *DB) runInBatch(tx *sql.Tx, j *job, savepoint bool) (kept bool, fatal e
 	case j.ctx.Err() != nil: // the caller gave up while fn ran: keep nothing
 		err = j.ctx.Err()
 	case !savepoint:
-		return true, nil
+		return true, t.grown(), nil
 	default:
 		if _, err = tx.ExecContext(ctx, "RELEASE bg_update"); err == nil {
-			return true, nil
+			return true, t.grown(), nil
 		}
 	}
 	if err != nil {
 		j.err = db.updateError("", err)
 	}
 	if !savepoint {
-		return false, nil // the caller rolls the whole transaction back
+		return false, -1, nil // the caller rolls the whole transaction back
 	}
 	if _, err := tx.ExecContext(ctx, "ROLLBACK TO bg_update; RELEASE bg_update"); err != nil {
-		return false, err
+		return false, -1, err
 	}
-	return false, nil
+	return false, -1, nil
+}
+
+// checkpointInTx signs and records a checkpoint of the log's first size
+// entries in tx, so that it commits with them.
+func (db *DB) checkpointInTx(tx *sql.Tx, size int64) {
+	ctx := context.Background()
+	root, err := tlog.TreeHash(size, hashReader{ctx, tx})
+	if err == nil {
+		var signed []byte
+		if signed, err = db.sign(size, root); err == nil {
+			t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock, size: size, sizeSet: true}
+			err = t.InsertCheckpoint(size, signed)
+		}
+	}
+	if err != nil {
+		db.log.Warn("no checkpoint in this commit; the checkpointer signs one later", "size", size, "err", err)
+	}
 }
 
 // runJob runs j.fn, turning a panic into j.panicked for the caller.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/failsmall/breakglass/broker"
 )
@@ -34,6 +35,13 @@ type Options struct {
 	// commit, before the committed updates return. It MUST return quickly
 	// (it delays every writer): wake a goroutine, don't do the work.
 	AfterCommit func()
+	// SignCheckpoint, when set, signs a checkpoint of the log's new size and
+	// root at the end of each write transaction that appended to the log;
+	// the checkpoint is recorded in that same transaction, so one fsync
+	// makes the entries and their checkpoint durable. It runs on the writer:
+	// it MUST only sign (no I/O). A failure is logged and the transaction
+	// commits without a checkpoint (the Checkpointer signs one later).
+	SignCheckpoint func(size int64, root tlog.Hash) ([]byte, error)
 }
 
 // DefaultBusyTimeout is the writer's lock wait when Options leaves it zero.
@@ -49,6 +57,7 @@ type DB struct {
 	busy  time.Duration
 	clock broker.Clock
 	after func() // Options.AfterCommit, or nil
+	sign  func(size int64, root tlog.Hash) ([]byte, error)
 	// jobs feeds the group-commit writer (commit.go); closing stops it and
 	// stopped says it has.
 	jobs             chan *job
@@ -69,7 +78,8 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db := &DB{path: path, log: opts.Logger, busy: opts.BusyTimeout, clock: opts.Clock, after: opts.AfterCommit}
+	db := &DB{path: path, log: opts.Logger, busy: opts.BusyTimeout, clock: opts.Clock, after: opts.AfterCommit,
+		sign: opts.SignCheckpoint}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}

@@ -29,9 +29,21 @@ type Tx struct {
 	// broken is set when Append fails after writing part of an entry;
 	// Update then refuses to commit, even if fn ignored the error.
 	broken error
+	// appended is set once Append added an entry; size is then the log's
+	// size after it.
+	appended bool
 }
 
 var _ broker.Tx = (*Tx)(nil)
+
+// grown is the audit log's size after this transaction's appends, or -1
+// when it appended nothing.
+func (t *Tx) grown() int64 {
+	if !t.appended {
+		return -1
+	}
+	return t.size
+}
 
 // errReadOnly is returned by a write method called inside View.
 var errReadOnly = errors.New("sqlite: write method called in a read-only View transaction")

@@ -75,12 +75,17 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 	if err := os.MkdirAll(string(cfg.Data), 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	hook := &commitHook{}
-	db, err := sqlite.Open(cfg.Data.db(), sqlite.Options{Logger: cfg.Logger, AfterCommit: hook.afterCommit})
+	signer, verifier, err := loadAuditKey(cfg.Data, cfg.Name)
 	if err != nil {
 		return nil, err
 	}
-	al, err := openAuditLog(ctx, cfg, db, hook)
+	hook := &commitHook{}
+	db, err := sqlite.Open(cfg.Data.db(), sqlite.Options{Logger: cfg.Logger, AfterCommit: hook.afterCommit,
+		SignCheckpoint: checkpointSigner(signer)})
+	if err != nil {
+		return nil, err
+	}
+	al, err := openAuditLog(ctx, cfg, db, hook, signer, verifier)
 	if err != nil {
 		db.Close()
 		return nil, err

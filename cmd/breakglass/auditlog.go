@@ -165,6 +165,14 @@ func (l *auditLog) GrantReceipt(ctx context.Context, id string) ([]byte, error) 
 	return r.Marshal(), nil
 }
 
+// checkpointSigner signs the checkpoints the store records with each commit
+// that grows the log.
+func checkpointSigner(s note.Signer) func(int64, tlog.Hash) ([]byte, error) {
+	return func(size int64, root tlog.Hash) ([]byte, error) {
+		return audit.Sign(audit.Checkpoint{Origin: s.Name(), Size: size, Hash: root}, s)
+	}
+}
+
 // commitHook forwards the store's AfterCommit to the checkpointer, which is
 // made after the store.
 type commitHook struct {
@@ -179,11 +187,7 @@ func (h *commitHook) afterCommit() {
 
 // openAuditLog loads (or makes) the checkpoint key, refuses a database
 // behind the checkpoint file, and starts the checkpointer.
-func openAuditLog(ctx context.Context, cfg appConfig, db *sqlite.DB, hook *commitHook) (*auditLog, error) {
-	s, v, err := loadAuditKey(cfg.Data, cfg.Name)
-	if err != nil {
-		return nil, err
-	}
+func openAuditLog(ctx context.Context, cfg appConfig, db *sqlite.DB, hook *commitHook, s note.Signer, v note.Verifier) (*auditLog, error) {
 	cp, err := audit.NewCheckpointer(ctx, audit.CheckpointerConfig{Store: db.CheckpointStore(), Signer: s, Verifier: v,
 		File: cfg.Data.checkpoint(), Witnesses: cfg.Witnesses, Logger: cfg.Logger})
 	if err != nil {
