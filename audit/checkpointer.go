@@ -64,6 +64,15 @@ type CheckpointerConfig struct {
 	MinInterval time.Duration
 }
 
+// CommitSigner returns a function that signs the checkpoint of a log of size
+// entries with root hash root, for a store that records each commit's
+// checkpoint in the commit itself (sqlite.Options.SignCheckpoint).
+func CommitSigner(s note.Signer) func(size int64, root tlog.Hash) ([]byte, error) {
+	return func(size int64, root tlog.Hash) ([]byte, error) {
+		return Sign(Checkpoint{Origin: s.Name(), Size: size, Hash: root}, s)
+	}
+}
+
 // DefaultMinInterval is CheckpointerConfig.MinInterval's default.
 const DefaultMinInterval = 100 * time.Millisecond
 

@@ -22,7 +22,7 @@ func checkpointedDB(b *testing.B, path string) (*sqlite.DB, *audit.Checkpointer)
 		if c := cp.Load(); c != nil {
 			c.Notify()
 		}
-	}})
+	}, SignCheckpoint: audit.CommitSigner(s)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 	}
 	hook := &commitHook{}
 	db, err := sqlite.Open(cfg.Data.db(), sqlite.Options{Logger: cfg.Logger, AfterCommit: hook.afterCommit,
-		SignCheckpoint: checkpointSigner(signer)})
+		SignCheckpoint: audit.CommitSigner(signer)})
 	if err != nil {
 		return nil, err
 	}

@@ -165,14 +165,6 @@ func (l *auditLog) GrantReceipt(ctx context.Context, id string) ([]byte, error) 
 	return r.Marshal(), nil
 }
 
-// checkpointSigner signs the checkpoints the store records with each commit
-// that grows the log.
-func checkpointSigner(s note.Signer) func(int64, tlog.Hash) ([]byte, error) {
-	return func(size int64, root tlog.Hash) ([]byte, error) {
-		return audit.Sign(audit.Checkpoint{Origin: s.Name(), Size: size, Hash: root}, s)
-	}
-}
-
 // commitHook forwards the store's AfterCommit to the checkpointer, which is
 // made after the store.
 type commitHook struct {
