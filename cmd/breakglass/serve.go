@@ -104,7 +104,7 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		msg := strings.Replace(err.Error(), " in type main.serveFile", "", 1)
-		return fmt.Errorf("%s: %s (the fields are name, addr, data, policy, ssh_ca and ssh_ca_agent)", path, msg)
+		return fmt.Errorf("%s: %s (the fields are name, addr, data, policy, ssh_ca, ssh_ca_agent and witnesses)", path, msg)
 	}
 	if f.Policy != "" && !filepath.IsAbs(f.Policy) {
 		f.Policy = filepath.Join(filepath.Dir(path), f.Policy)
