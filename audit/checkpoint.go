@@ -108,12 +108,22 @@ func parseDecimal(s string) (int64, error) {
 // parseHash decodes a canonical standard-base64 SHA-256 hash.
 func parseHash(s string) (tlog.Hash, error) {
 	var h tlog.Hash
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	b, err := decodeBase64(s)
 	if err != nil || len(b) != len(h) {
 		return h, errors.New("not a base64 32-byte hash")
 	}
 	copy(h[:], b)
 	return h, nil
+}
+
+// decodeBase64 decodes canonical standard base64. Unlike the Strict
+// decoder alone it also refuses CR and LF, which encoding/base64 skips, so
+// that an encoding has exactly one accepted spelling.
+func decodeBase64(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("line break inside base64")
+	}
+	return base64.StdEncoding.Strict().DecodeString(s)
 }
 
 // GenerateKey returns a new note signer key (skey, secret) and verifier key

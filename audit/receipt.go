@@ -76,7 +76,7 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 	r := &Receipt{Checkpoint: signed}
 	lines = lines[1:]
 	if len(lines) > 0 && strings.HasPrefix(lines[0], "extra ") {
-		x, err := base64.StdEncoding.Strict().DecodeString(lines[0][len("extra "):])
+		x, err := decodeBase64(lines[0][len("extra "):])
 		if err != nil || len(x) == 0 {
 			return bad("extra line is not non-empty base64")
 		}
