@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/web"
 )
 
 func runApprove(ctx context.Context, c *cli, args []string) error {
@@ -112,7 +113,20 @@ func runDeny(ctx context.Context, c *cli, args []string) error {
 }
 
 func runCancel(ctx context.Context, c *cli, args []string) error {
-	fs := c.newFlags("cancel")
+	return c.runOnRequest(ctx, "cancel", args, func(cl *web.Client, id *identity, reqID string) (any, string, error) {
+		out, err := cl.Cancel(ctx, reqID, id.principal, id.sign)
+		if err != nil {
+			return nil, "", err
+		}
+		return out, fmt.Sprintf("request %s cancelled", out.ID), nil
+	})
+}
+
+// runOnRequest runs a command that takes one request id and signs as the
+// CLI's identity: parse, connect, do, then print JSON or do's message.
+func (c *cli) runOnRequest(ctx context.Context, name string, args []string,
+	do func(cl *web.Client, id *identity, reqID string) (out any, msg string, err error)) error {
+	fs := c.newFlags(name)
 	c.addGlobals(fs)
 	pos, err := parse(fs, args, 1, 1, "ID")
 	if err != nil {
@@ -123,13 +137,13 @@ func runCancel(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer id.close()
-	out, err := cl.Cancel(ctx, pos[0], id.principal, id.sign)
+	out, msg, err := do(cl, id, pos[0])
 	if err != nil {
 		return err
 	}
 	if c.g.json {
 		return c.printJSON(out)
 	}
-	fmt.Fprintf(c.stdout, "request %s cancelled\n", out.ID)
+	fmt.Fprintln(c.stdout, msg)
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/failsmall/breakglass/web"
 )
 
 func runToken(ctx context.Context, c *cli, args []string) error {
@@ -97,24 +99,11 @@ func writeSecret(path string, data []byte) error {
 }
 
 func runRevoke(ctx context.Context, c *cli, args []string) error {
-	fs := c.newFlags("revoke")
-	c.addGlobals(fs)
-	pos, err := parse(fs, args, 1, 1, "ID")
-	if err != nil {
-		return err
-	}
-	cl, id, err := c.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer id.close()
-	g, err := cl.Revoke(ctx, pos[0], id.principal, id.sign)
-	if err != nil {
-		return err
-	}
-	if c.g.json {
-		return c.printJSON(g)
-	}
-	fmt.Fprintf(c.stdout, "grant %s of request %s revoked by %s\n", g.ID, g.Request, g.RevokedBy)
-	return nil
+	return c.runOnRequest(ctx, "revoke", args, func(cl *web.Client, id *identity, reqID string) (any, string, error) {
+		g, err := cl.Revoke(ctx, reqID, id.principal, id.sign)
+		if err != nil {
+			return nil, "", err
+		}
+		return g, fmt.Sprintf("grant %s of request %s revoked by %s", g.ID, g.Request, g.RevokedBy), nil
+	})
 }
