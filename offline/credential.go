@@ -1,0 +1,135 @@
+package offline
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/token"
+)
+
+// Material is everything a relying party has cached to verify credentials
+// offline.
+type Material struct {
+	JWKS     token.JWKS // the broker's public keys
+	Issuer   string     // the broker name credentials must carry as iss
+	Audience string     // this relying party; aud must contain it
+	Leeway   time.Duration
+
+	// Revocations is the broker's signed revocation list (compact JWS);
+	// empty for none. Required in strict mode.
+	Revocations string
+	// MinRevocationSequence is the highest list sequence the relying party
+	// has seen; a lower one is refused (a replayed old list). 0 for none.
+	MinRevocationSequence uint64
+
+	// Evidence is the grant's evidence. Required in strict mode.
+	Evidence *Evidence
+	// TrustedAdmins is a policy whose admins the relying party trusts to
+	// sign policy bundles (typically the policy of a bundle it pinned), and
+	// AdminQuorum how many of them must have signed the evidence's bundle.
+	// Required in strict mode.
+	TrustedAdmins *policy.Policy
+	AdminQuorum   int
+
+	// Strict requires the evidence, the trusted admins and a revocation
+	// list, and recomputes the quorum. Outside strict mode a revocation
+	// list or evidence is checked when given.
+	Strict bool
+	// Now is the verification time; the zero time means time.Now().
+	Now time.Time
+}
+
+// Result is what a verified credential proves.
+type Result struct {
+	Claims *token.Claims
+	// Strict is true when the quorum was recomputed from the evidence.
+	Strict bool
+	// Approvers are the principals whose approvals verified, in evidence
+	// order; nil when no evidence was checked.
+	Approvers []string
+	// Bundle identifies the policy bundle the evidence was judged under;
+	// nil when no evidence was checked.
+	Bundle *policy.BundleInfo
+	// Revocations is the list checked; nil when none was.
+	Revocations *RevocationList
+}
+
+// VerifyCredential verifies jwt with m and returns what it proves. It
+// checks, stopping at the first failure:
+//  1. the token itself with token.Verify (the error wraps token's sentinels);
+//  2. in strict mode, that evidence, trusted admins and revocations are
+//     given (ErrNoEvidence, ErrNoTrust, ErrNoRevocations);
+//  3. the revocation list when given: signature, freshness, issuer,
+//     sequence, and that the token's jti is not in it (ErrBadRevocations,
+//     ErrRevocationsExpired, ErrRevocationsRollback, ErrRevoked);
+//  4. the evidence when given: see the errors in errors.go, from
+//     ErrBadEvidence to ErrQuorumShort.
+//
+// No claims are returned with an error.
+func VerifyCredential(jwt string, m Material) (*Result, error) {
+	now := m.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	claims, err := token.Verify(jwt, m.JWKS, token.VerifyOptions{Issuer: m.Issuer, Audience: m.Audience,
+		Leeway: m.Leeway, Now: func() time.Time { return now }})
+	if err != nil {
+		return nil, fmt.Errorf("verify credential: %w", err)
+	}
+	if m.Strict {
+		if err := m.strictInputs(); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{Claims: claims, Strict: m.Strict}
+	if m.Revocations != "" {
+		if res.Revocations, err = m.checkRevocations(claims, now); err != nil {
+			return nil, err
+		}
+	}
+	if m.Evidence != nil {
+		if m.TrustedAdmins == nil {
+			return nil, fmt.Errorf("%w: evidence was given but no admins to authenticate its policy bundle", ErrNoTrust)
+		}
+		if res.Approvers, res.Bundle, err = checkEvidence(m.Evidence, claims, m.TrustedAdmins, m.AdminQuorum); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (m *Material) strictInputs() error {
+	switch {
+	case m.Evidence == nil:
+		return fmt.Errorf("%w: the grant's evidence (statement, approvals, policy bundle) is required", ErrNoEvidence)
+	case m.TrustedAdmins == nil || m.AdminQuorum < 1:
+		return fmt.Errorf("%w: give the trusted admins' policy and an admin quorum of at least 1", ErrNoTrust)
+	case m.Revocations == "":
+		return fmt.Errorf("%w: fetch the broker's revocation list while it is reachable and cache it", ErrNoRevocations)
+	}
+	return nil
+}
+
+func (m *Material) checkRevocations(c *token.Claims, now time.Time) (*RevocationList, error) {
+	l, err := VerifyRevocations(m.Revocations, m.JWKS, now)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case l.Issuer != m.Issuer:
+		return nil, fmt.Errorf("%w: list issued by %q, want %q", ErrBadRevocations, l.Issuer, m.Issuer)
+	case l.Sequence < m.MinRevocationSequence:
+		return nil, fmt.Errorf("%w: sequence %d, already saw %d", ErrRevocationsRollback, l.Sequence, m.MinRevocationSequence)
+	case c.ID == "":
+		return nil, fmt.Errorf("%w: the credential has no jti to look up in the revocation list", ErrBadRevocations)
+	case l.Contains(c.ID):
+		return nil, fmt.Errorf("%w: grant %s is in revocation list %d issued %s", ErrRevoked, c.ID, l.Sequence, l.Issued.Format(time.RFC3339))
+	}
+	return l, nil
+}
+
+// errMismatch names the field that differs between evidence and credential.
+func errMismatch(field, evidence, credential string) error {
+	return fmt.Errorf("%w: %s is %q in the evidence, %q in the credential", ErrEvidenceMismatch, field, evidence, credential)
+}

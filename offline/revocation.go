@@ -1,0 +1,136 @@
+package offline
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/failsmall/breakglass/token"
+)
+
+// RevocationType is the JOSE "typ" of a revocation list, so that neither a
+// credential nor any other JWT signed by the broker passes as one.
+const RevocationType = "breakglass-revocations+jwt"
+
+// MaxRevocationFuture is how far in the future a list's issue time may be
+// (clock skew between broker and relying party).
+const MaxRevocationFuture = time.Minute
+
+// MaxRevocationAge is the longest max age a list may declare.
+const MaxRevocationAge = 30 * 24 * time.Hour
+
+// RevocationList is the broker's signed list of revoked grants. A relying
+// party caches it and refuses it once older than MaxAge.
+type RevocationList struct {
+	Issuer   string        // the broker name, as in credentials' iss
+	Sequence uint64        // increases with every list the broker publishes
+	Issued   time.Time     // whole seconds
+	MaxAge   time.Duration // whole seconds, positive
+	Revoked  []string      // grant ids (a credential's jti)
+}
+
+// Contains reports whether grant id is revoked.
+func (l *RevocationList) Contains(id string) bool { return slices.Contains(l.Revoked, id) }
+
+// Expires is when the list stops being acceptable: Issued + MaxAge.
+func (l *RevocationList) Expires() time.Time { return l.Issued.Add(l.MaxAge) }
+
+// revocationClaims is the JWT payload:
+// {"iss":..., "iat":<seconds>, "seq":N, "max_age":<seconds>, "revoked":[...]}.
+type revocationClaims struct {
+	jwt.RegisteredClaims
+	Sequence *uint64  `json:"seq"`
+	MaxAge   *int64   `json:"max_age"`
+	Revoked  []string `json:"revoked"`
+}
+
+func (l *RevocationList) check() error {
+	switch {
+	case l.Issuer == "":
+		return errors.New("no issuer")
+	case l.Issued.IsZero():
+		return errors.New("no issue time")
+	case l.MaxAge <= 0 || l.MaxAge > MaxRevocationAge || l.MaxAge%time.Second != 0:
+		return fmt.Errorf("max age %s is not a whole number of seconds between 1s and %s", l.MaxAge, MaxRevocationAge)
+	case slices.Contains(l.Revoked, ""):
+		return errors.New("an empty grant id")
+	}
+	return nil
+}
+
+// SignRevocations returns list as a compact JWS signed with EdDSA by signer,
+// header {"alg":"EdDSA","kid":kid,"typ":RevocationType}. signer should be
+// the broker's current JWT key, so that relying parties verify the list with
+// the JWKS they already cache.
+func SignRevocations(list RevocationList, signer ed25519.PrivateKey, kid string) (string, error) {
+	if err := list.check(); err != nil {
+		return "", fmt.Errorf("sign revocations: %w", err)
+	}
+	if kid == "" || len(signer) != ed25519.PrivateKeySize {
+		return "", errors.New("sign revocations: need an ed25519 key and its kid")
+	}
+	seq, age := list.Sequence, int64(list.MaxAge/time.Second)
+	revoked := list.Revoked
+	if revoked == nil {
+		revoked = []string{}
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, revocationClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: list.Issuer, IssuedAt: jwt.NewNumericDate(list.Issued.Truncate(time.Second))},
+		Sequence:         &seq, MaxAge: &age, Revoked: revoked,
+	})
+	t.Header["kid"] = kid
+	t.Header["typ"] = RevocationType
+	s, err := t.SignedString(signer)
+	if err != nil {
+		return "", fmt.Errorf("sign revocations: %w", err)
+	}
+	return s, nil
+}
+
+// VerifyRevocations checks that jws is a revocation list signed by a key of
+// jwks and still fresh at now, and returns it. Errors wrap
+// ErrBadRevocations (malformed, wrong alg or typ, unknown kid, bad signature,
+// missing fields, issued more than MaxRevocationFuture after now) or
+// ErrRevocationsExpired (now is after Issued + MaxAge).
+func VerifyRevocations(jws string, jwks token.JWKS, now time.Time) (*RevocationList, error) {
+	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation())
+	var c revocationClaims
+	_, err := p.ParseWithClaims(jws, &c, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != RevocationType {
+			return nil, fmt.Errorf("typ %q, want %q", t.Header["typ"], RevocationType)
+		}
+		kid, _ := t.Header["kid"].(string)
+		k, ok := jwks.Lookup(kid)
+		if !ok {
+			return nil, fmt.Errorf("kid %q is not in the jwks", kid)
+		}
+		return k.PublicKey()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRevocations, err)
+	}
+	if c.Sequence == nil || c.MaxAge == nil || c.IssuedAt == nil || c.Revoked == nil {
+		return nil, fmt.Errorf("%w: seq, iat, max_age and revoked are all required", ErrBadRevocations)
+	}
+	if *c.MaxAge <= 0 || *c.MaxAge > int64(MaxRevocationAge/time.Second) {
+		return nil, fmt.Errorf("%w: max_age %d is not between 1 and %d seconds", ErrBadRevocations, *c.MaxAge, int64(MaxRevocationAge/time.Second))
+	}
+	l := &RevocationList{Issuer: c.Issuer, Sequence: *c.Sequence, Issued: c.IssuedAt.UTC(),
+		MaxAge: time.Duration(*c.MaxAge) * time.Second, Revoked: c.Revoked}
+	if err := l.check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRevocations, err)
+	}
+	if l.Issued.After(now.Add(MaxRevocationFuture)) {
+		return nil, fmt.Errorf("%w: issued %s, after now %s", ErrBadRevocations, l.Issued.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if now.After(l.Expires()) {
+		return nil, fmt.Errorf("%w: list %d issued %s with max age %s expired at %s, now is %s", ErrRevocationsExpired,
+			l.Sequence, l.Issued.Format(time.RFC3339), l.MaxAge, l.Expires().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return l, nil
+}
