@@ -53,7 +53,11 @@ func (e *Evidence) Encode() ([]byte, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
-	out, err := json.Marshal(wireEvidence{Version: EvidenceVersion, Evidence: *e})
+	w := wireEvidence{Version: EvidenceVersion, Evidence: *e}
+	if w.Approvals == nil {
+		w.Approvals = []Approval{} // "approvals": [] and not null, which ParseEvidence refuses
+	}
+	out, err := json.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadEvidence, err)
 	}
