@@ -15,7 +15,7 @@ import (
 	"github.com/failsmall/breakglass/policy"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+var updateBundleGolden = flag.Bool("update", false, "rewrite golden files")
 
 var bundleTime = time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
 
@@ -75,7 +75,7 @@ func TestBundleGolden(t *testing.T) {
 	_, _, next := chain(t)
 	got := mustSigned(t, next, "carol", "erin")
 	const path = "testdata/bundle.golden"
-	if *update {
+	if *updateBundleGolden {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
