@@ -285,3 +285,25 @@ func fmtErr(err error) string {
 	}
 	return err.Error()
 }
+
+// TestVerifyCredentialEveryStatementByte rewrites one byte of the approved
+// statement everywhere in the evidence, as someone editing what was
+// approved would: nothing is accepted.
+func TestVerifyCredentialEveryStatementByte(t *testing.T) {
+	f := newFixture(t)
+	tok := mustMint(t, f, f.claims)
+	for i := range f.text {
+		e := mustEvidence(t, f, "bob", "dave", "erin")
+		b := []byte(e.Statement)
+		b[i] ^= 0x01
+		e.Statement = string(b)
+		for j := range e.Approvals {
+			e.Approvals[j].Statement = e.Statement
+		}
+		if _, err := offline.VerifyCredential(tok, mustMaterial(t, f, e)); err == nil {
+			t.Fatalf("statement byte %d (%q) changed: accepted", i, f.text[i])
+		} else if !errors.Is(err, offline.ErrBadEvidence) && !errors.Is(err, offline.ErrEvidenceMismatch) && !errors.Is(err, offline.ErrForgedApproval) {
+			t.Fatalf("statement byte %d changed: err = %v, want malformed, mismatch or forged", i, err)
+		}
+	}
+}
