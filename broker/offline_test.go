@@ -177,13 +177,17 @@ func nonCanonicalPad(raw []byte) string {
 func TestOfflineApprovalEncodeRefuses(t *testing.T) {
 	o, _ := mustOfflineApproval(t)
 	for name, mod := range map[string]func(*broker.OfflineApproval){
-		"empty request":     func(o *broker.OfflineApproval) { o.Request = "" },
-		"request withNL":    func(o *broker.OfflineApproval) { o.Request = "A\nB" },
-		"digest uppercase":  func(o *broker.OfflineApproval) { o.Digest = strings.ToUpper(o.Digest) },
-		"digest sha512":     func(o *broker.OfflineApproval) { o.Digest = "sha512:" + o.Digest[7:] },
-		"digest short":      func(o *broker.OfflineApproval) { o.Digest = o.Digest[:20] },
-		"no signature":      func(o *broker.OfflineApproval) { o.Signature = nil },
-		"policy namespace ": func(o *broker.OfflineApproval) { s := *o.Signature; s.Namespace = hwkey.PolicyNamespace; o.Signature = &s },
+		"empty request":        func(o *broker.OfflineApproval) { o.Request = "" },
+		"request with newline": func(o *broker.OfflineApproval) { o.Request = "A\nB" },
+		"digest uppercase":     func(o *broker.OfflineApproval) { o.Digest = strings.ToUpper(o.Digest) },
+		"digest sha512":        func(o *broker.OfflineApproval) { o.Digest = "sha512:" + o.Digest[7:] },
+		"digest short":         func(o *broker.OfflineApproval) { o.Digest = o.Digest[:20] },
+		"no signature":         func(o *broker.OfflineApproval) { o.Signature = nil },
+		"policy namespace": func(o *broker.OfflineApproval) {
+			s := *o.Signature
+			s.Namespace = hwkey.PolicyNamespace
+			o.Signature = &s
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := *o
