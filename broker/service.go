@@ -48,6 +48,11 @@ type Config struct {
 	// SessionTTL bounds read sessions (default 15m); ChallengeTTL bounds how
 	// long a challenge may wait for its signature (default 2m).
 	SessionTTL, ChallengeTTL time.Duration
+	// RevocationSigner signs the published revocation list; nil publishes
+	// none. RevocationsMaxAge is the list's max age (default
+	// DefaultRevocationsMaxAge).
+	RevocationSigner  RevocationSigner
+	RevocationsMaxAge time.Duration
 }
 
 // Service runs the request lifecycle. It is safe for concurrent use; the
@@ -83,6 +88,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.ChallengeTTL <= 0 {
 		cfg.ChallengeTTL = 2 * time.Minute
+	}
+	if cfg.RevocationsMaxAge <= 0 {
+		cfg.RevocationsMaxAge = DefaultRevocationsMaxAge
 	}
 	s := &Service{cfg: cfg}
 	s.policy.Store(&policyState{err: ErrNoPolicy})

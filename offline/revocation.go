@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/token"
 )
 
@@ -62,33 +63,68 @@ func (l *RevocationList) check() error {
 	return nil
 }
 
+// JWSSigner signs claims as a compact EdDSA JWS with header typ and the
+// kid of the key it used; *token.Keyring is one, with its current key.
+type JWSSigner interface {
+	SignJWS(typ string, claims jwt.Claims) (jws, kid string, err error)
+}
+
 // SignRevocations returns list as a compact JWS signed with EdDSA by signer,
 // header {"alg":"EdDSA","kid":kid,"typ":RevocationType}. signer should be
 // the broker's current JWT key, so that relying parties verify the list with
-// the JWKS they already cache.
+// the JWKS they already cache; SignRevocationsWith signs with a Keyring
+// without taking its private key out.
 func SignRevocations(list RevocationList, signer ed25519.PrivateKey, kid string) (string, error) {
-	if err := list.check(); err != nil {
-		return "", fmt.Errorf("sign revocations: %w", err)
-	}
 	if kid == "" || len(signer) != ed25519.PrivateKeySize {
 		return "", errors.New("sign revocations: need an ed25519 key and its kid")
+	}
+	return SignRevocationsWith(list, keySigner{signer, kid})
+}
+
+// SignRevocationsWith is SignRevocations with the key held by signer.
+func SignRevocationsWith(list RevocationList, signer JWSSigner) (string, error) {
+	if err := list.check(); err != nil {
+		return "", fmt.Errorf("sign revocations: %w", err)
 	}
 	seq, age := list.Sequence, int64(list.MaxAge/time.Second)
 	revoked := list.Revoked
 	if revoked == nil {
 		revoked = []string{}
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, revocationClaims{
+	s, _, err := signer.SignJWS(RevocationType, revocationClaims{
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: list.Issuer, IssuedAt: jwt.NewNumericDate(list.Issued.Truncate(time.Second))},
 		Sequence:         &seq, MaxAge: &age, Revoked: revoked,
 	})
-	t.Header["kid"] = kid
-	t.Header["typ"] = RevocationType
-	s, err := t.SignedString(signer)
 	if err != nil {
 		return "", fmt.Errorf("sign revocations: %w", err)
 	}
 	return s, nil
+}
+
+// keySigner is a JWSSigner over a bare key.
+type keySigner struct {
+	priv ed25519.PrivateKey
+	kid  string
+}
+
+func (k keySigner) SignJWS(typ string, claims jwt.Claims) (string, string, error) {
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	t.Header["kid"] = k.kid
+	t.Header["typ"] = typ
+	s, err := t.SignedString(k.priv)
+	return s, k.kid, err
+}
+
+// RevocationPublisher signs the broker's revocation list with Signer (the
+// broker's JWT keyring): it is the broker.RevocationSigner a serving
+// broker uses.
+type RevocationPublisher struct{ Signer JWSSigner }
+
+var _ broker.RevocationSigner = RevocationPublisher{}
+
+// SignRevocations signs l, whose fields are those of RevocationList.
+func (p RevocationPublisher) SignRevocations(l broker.RevocationList) (string, error) {
+	return SignRevocationsWith(RevocationList(l), p.Signer)
 }
 
 // VerifyRevocations checks that jws is a revocation list signed by a key of

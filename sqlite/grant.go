@@ -148,3 +148,44 @@ func (t *Tx) RevokedSSHSerials() ([]uint64, error) {
 	}
 	return out, nil
 }
+
+// RevokedGrants lists the ids of revoked grants that expire after now,
+// ascending.
+func (t *Tx) RevokedGrants(now time.Time) ([]string, error) {
+	v, err := nanos("now", now)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.query(`SELECT id FROM grants WHERE revoked IS NOT NULL AND expires > ? ORDER BY id`, v)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: revoked grants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite: revoked grants: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: revoked grants: %w", err)
+	}
+	return out, nil
+}
+
+// RevocationSequence counts the revoked grants, plus once more those whose
+// Expires is at or before now. Grants are never deleted, so it only grows.
+func (t *Tx) RevocationSequence(now time.Time) (uint64, error) {
+	v, err := nanos("now", now)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = t.queryRow(`SELECT COUNT(*) + COALESCE(SUM(expires <= ?), 0) FROM grants WHERE revoked IS NOT NULL`, v).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: revocation sequence: %w", err)
+	}
+	return uint64(n), nil
+}
