@@ -93,6 +93,7 @@ func (s *Server) Handler() http.Handler {
 		r.With(s.session).Get("/requests/{id}/credentials", s.credentials)
 		s.auditRoutes(r)
 		s.sshRoutes(r)
+		s.revocationRoutes(r)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, errNoRoute)
