@@ -14,9 +14,23 @@ func runApprove(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlags("approve")
 	c.addGlobals(fs)
 	yes := fs.Bool("yes", false, "sign without asking to confirm")
-	pos, err := parse(fs, args, 1, 1, "ID [--yes]")
+	var off offlineFlags
+	off.add(fs)
+	pos, err := parse(fs, args, 0, 1, "ID [--yes]")
 	if err != nil {
 		return err
+	}
+	if off.offline {
+		if len(pos) != 0 {
+			return errUsage("approve --offline takes the statement, not a request id: --statement FILE (or the statement on stdin)")
+		}
+		return c.approveOffline(off, *yes)
+	}
+	if err := off.onlyOffline(); err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errUsage("usage: breakglass approve ID [--yes]")
 	}
 	cl, id, err := c.login(ctx)
 	if err != nil {
@@ -51,6 +65,11 @@ func runApprove(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	return c.printApproval(r.ID, res)
+}
+
+// printApproval prints what an approval did, for approve and submit.
+func (c *cli) printApproval(reqID string, res *web.ApproveResultJSON) error {
 	if c.g.json {
 		return c.printJSON(res)
 	}
@@ -58,7 +77,7 @@ func runApprove(ctx context.Context, c *cli, args []string) error {
 	case res.Granted:
 		fmt.Fprintf(c.stdout, "approved by %s: quorum met, grant %s issued until %s\n", res.Approver, res.Grant.ID, res.Grant.Expires.Format("2006-01-02T15:04:05Z07:00"))
 	case res.Duplicate:
-		fmt.Fprintf(c.stdout, "%s had already approved %s; it counts once. Still needed: %s\n", res.Approver, r.ID, strings.Join(res.Missing, "; "))
+		fmt.Fprintf(c.stdout, "%s had already approved %s; it counts once. Still needed: %s\n", res.Approver, reqID, strings.Join(res.Missing, "; "))
 	default:
 		fmt.Fprintf(c.stdout, "approved by %s; still needed: %s\n", res.Approver, strings.Join(res.Missing, "; "))
 	}
