@@ -14,6 +14,7 @@ import (
 
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/policy"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/token"
@@ -45,6 +46,9 @@ type appConfig struct {
 	SSHCA sshCASource
 	// Witnesses cosign the audit checkpoints.
 	Witnesses []audit.WitnessConfig
+	// RevocationsMaxAge is the max age of the published revocation list
+	// (default broker.DefaultRevocationsMaxAge).
+	RevocationsMaxAge time.Duration
 }
 
 // app is a running broker: store, keys, service and HTTP server.
@@ -100,7 +104,8 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, SSHCA: ca, Logger: cfg.Logger})
+	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, SSHCA: ca, Logger: cfg.Logger,
+		RevocationSigner: offline.RevocationPublisher{Signer: keys}, RevocationsMaxAge: cfg.RevocationsMaxAge})
 	if err != nil {
 		closeCA()
 		db.Close()

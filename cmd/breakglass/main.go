@@ -53,6 +53,8 @@ var commands = map[string]command{
 	"audit":   {"read and verify the audit log: breakglass audit verify|tail|show|prove|export [--db FILE | --broker URL]", runAudit},
 	"witness": {"run a witness that cosigns audit checkpoints: breakglass witness serve --name N --log VKEY", runWitness},
 	"bench":   {"load a running broker with full flows: breakglass bench --data DIR [--flows N] [--concurrency C]", runBench},
+
+	"revocations": {"fetch and cache the signed list of revoked grants: breakglass revocations --out FILE", runRevocations},
 }
 
 // exitError carries a specific exit code.

@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/failsmall/breakglass/broker"
 )
 
 // serveFile is the --config file.
@@ -27,6 +30,9 @@ type serveFile struct {
 	SSHCAAgent bool   `yaml:"ssh_ca_agent"`
 	// Witnesses cosign the audit log's checkpoints.
 	Witnesses []witnessFile `yaml:"witnesses"`
+	// RevocationsMaxAge is how long relying parties may use a revocation
+	// list from /v1/revocations.
+	RevocationsMaxAge time.Duration `yaml:"revocations_max_age"`
 }
 
 func runServe(ctx context.Context, c *cli, args []string) error {
@@ -39,12 +45,13 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	sshCA := fs.String("ssh-ca", "", "SSH CA private key file for the certificates of roles with ssh (default: DATA/ssh-ca when it exists)")
 	sshCAAgent := fs.Bool("ssh-ca-agent", false, "sign certificates with the first key of the ssh-agent at SSH_AUTH_SOCK (a CA key on a hardware token)")
+	revMaxAge := fs.Duration("revocations-max-age", broker.DefaultRevocationsMaxAge, "how long relying parties may use a revocation list from /v1/revocations")
 	if _, err := parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	cfg := serveFile{Addr: *addr, Data: *data, Name: *name, SSHCA: *sshCA, SSHCAAgent: *sshCAAgent}
+	cfg := serveFile{Addr: *addr, Data: *data, Name: *name, SSHCA: *sshCA, SSHCAAgent: *sshCAAgent, RevocationsMaxAge: *revMaxAge}
 	if *config != "" {
 		if err := readServeFile(*config, &cfg, set); err != nil {
 			return err
@@ -75,7 +82,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("%s: %w", *config, err)
 	}
 	a, err := openApp(ctx, appConfig{Name: cfg.Name, Data: d, PolicyFile: cfg.Policy, Logger: log, Witnesses: ws,
-		SSHCA: sshCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")}})
+		SSHCA: sshCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")}, RevocationsMaxAge: cfg.RevocationsMaxAge})
 	if err != nil {
 		return err
 	}
@@ -104,7 +111,7 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		msg := strings.Replace(err.Error(), " in type main.serveFile", "", 1)
-		return fmt.Errorf("%s: %s (the fields are name, addr, data, policy, ssh_ca, ssh_ca_agent and witnesses)", path, msg)
+		return fmt.Errorf("%s: %s (the fields are name, addr, data, policy, ssh_ca, ssh_ca_agent, witnesses and revocations_max_age)", path, msg)
 	}
 	if f.Policy != "" && !filepath.IsAbs(f.Policy) {
 		f.Policy = filepath.Join(filepath.Dir(path), f.Policy)
@@ -116,6 +123,9 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 		f.SSHCA = filepath.Join(filepath.Dir(path), f.SSHCA)
 	}
 	cfg.Policy, cfg.Witnesses = f.Policy, f.Witnesses
+	if !set["revocations-max-age"] && f.RevocationsMaxAge != 0 {
+		cfg.RevocationsMaxAge = f.RevocationsMaxAge
+	}
 	if !set["ssh-ca"] && !set["ssh-ca-agent"] {
 		cfg.SSHCA, cfg.SSHCAAgent = f.SSHCA, f.SSHCAAgent
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/token"
+	"github.com/failsmall/breakglass/web"
 )
 
 func runVerify(ctx context.Context, c *cli, args []string) error {
@@ -18,7 +19,8 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 	aud := fs.String("aud", "", "the audience you accept (required)")
 	iss := fs.String("iss", "", "the issuer you accept (default: the broker's name from --broker; required with --jwks)")
 	skew := fs.Duration("skew", 30*time.Second, "clock skew allowed")
-	pos, err := parse(fs, args, 1, 1, "[--jwks FILE|--broker URL] --aud AUDIENCE TOKEN|-")
+	revFile := fs.String("revocations", "", "refuse grants revoked in this cached revocation list (from `breakglass revocations --out`; default with --broker: fetch the broker's)")
+	pos, err := parse(fs, args, 1, 1, "[--jwks FILE|--broker URL] [--revocations FILE] --aud AUDIENCE TOKEN|-")
 	if err != nil {
 		return err
 	}
@@ -30,6 +32,7 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	var jwks token.JWKS
+	var cl *web.Client // set when verifying online
 	if *jwksFile != "" {
 		data, err := os.ReadFile(*jwksFile)
 		if err != nil {
@@ -42,16 +45,11 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 			return errUsage("--iss is required with --jwks: name the broker you trust (its name, shown by `breakglass status`)")
 		}
 	} else {
-		cl, err := c.client()
-		if err != nil {
+		if cl, err = c.client(); err != nil {
 			return err
 		}
-		data, err := cl.JWKS(ctx)
-		if err != nil {
+		if jwks, err = brokerJWKS(ctx, cl); err != nil {
 			return err
-		}
-		if jwks, err = token.ParseJWKS(data); err != nil {
-			return fmt.Errorf("the broker's JWKS: %w", err)
 		}
 		if *iss == "" {
 			st, err := cl.Status(ctx)
@@ -64,6 +62,9 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 	claims, err := token.Verify(raw, jwks, token.VerifyOptions{Issuer: *iss, Audience: *aud, Leeway: *skew})
 	if err != nil {
 		return &exitError{1, fmt.Errorf("token is NOT valid: %w", err)}
+	}
+	if err := checkRevoked(ctx, cl, *revFile, jwks, *iss, claims.ID); err != nil {
+		return err
 	}
 	if c.g.json {
 		return c.printJSON(claims)
