@@ -52,6 +52,9 @@ func (c *cli) approveOffline(o offlineFlags, yes bool) error {
 	if c.g.as != "" {
 		return errUsage("--as needs the broker to look up principals; offline, pick the key with --key FILE or --fingerprint SHA256:...")
 	}
+	if c.g.json {
+		return errUsage("--json does not go with --offline: the output is the approval block (use --out FILE to keep it apart)")
+	}
 	if c.g.key != "" && o.fingerprint != "" {
 		return errUsage("--key and --fingerprint both pick the key: pass one")
 	}
