@@ -54,6 +54,15 @@ func runRevocations(ctx context.Context, c *cli, args []string) error {
 	return nil
 }
 
+// checkRevocationsMaxAge refuses at start a max age every published list
+// would fail to sign with.
+func checkRevocationsMaxAge(d time.Duration) error {
+	if d <= 0 || d > offline.MaxRevocationAge || d%time.Second != 0 {
+		return errUsage("--revocations-max-age (or revocations_max_age:) %s: want whole seconds between 1s and %s", d, offline.MaxRevocationAge)
+	}
+	return nil
+}
+
 // brokerJWKS fetches and parses the broker's JWKS.
 func brokerJWKS(ctx context.Context, cl *web.Client) (token.JWKS, error) {
 	data, err := cl.JWKS(ctx)

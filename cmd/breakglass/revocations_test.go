@@ -61,3 +61,43 @@ func TestCheckRevokedCachedList(t *testing.T) {
 		})
 	}
 }
+
+// TestServeFileRevocationsMaxAge: revocations_max_age in --config sets the
+// list's max age unless --revocations-max-age was given.
+func TestServeFileRevocationsMaxAge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "serve.yaml")
+	if err := os.WriteFile(path, []byte("name: bg.test\nrevocations_max_age: 5m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		set  map[string]bool
+		want time.Duration
+	}{
+		{"from the file", map[string]bool{}, 5 * time.Minute},
+		{"the flag wins", map[string]bool{"revocations-max-age": true}, 2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := serveFile{RevocationsMaxAge: 2 * time.Hour}
+			if err := readServeFile(path, &cfg, tc.set); err != nil {
+				t.Fatalf("readServeFile: %v", err)
+			}
+			if cfg.RevocationsMaxAge != tc.want {
+				t.Errorf("max age = %s, want %s", cfg.RevocationsMaxAge, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckRevocationsMaxAge(t *testing.T) {
+	for _, d := range []time.Duration{time.Second, time.Hour, offline.MaxRevocationAge} {
+		if err := checkRevocationsMaxAge(d); err != nil {
+			t.Errorf("%s: %v, want accepted", d, err)
+		}
+	}
+	for _, d := range []time.Duration{0, -time.Hour, 1500 * time.Millisecond, offline.MaxRevocationAge + time.Second} {
+		if err := checkRevocationsMaxAge(d); err == nil || !strings.Contains(err.Error(), "--revocations-max-age") {
+			t.Errorf("%s: %v, want an error naming --revocations-max-age", d, err)
+		}
+	}
+}

@@ -74,6 +74,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 			cfg.Policy = d.policy()
 		}
 	}
+	if err := checkRevocationsMaxAge(cfg.RevocationsMaxAge); err != nil {
+		return err
+	}
 	if cfg.Name == "" {
 		return errUsage("no broker name: pass --name or set name: in --config (or use --dev)")
 	}
