@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -52,7 +53,8 @@ func runList(ctx context.Context, c *cli, args []string) error {
 func runShow(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlags("show")
 	c.addGlobals(fs)
-	pos, err := parse(fs, args, 1, 1, "ID [--json]")
+	stmtOnly := fs.Bool("statement", false, "print only the approval statement, e.g. to send to an approver who signs with `approve --offline`")
+	pos, err := parse(fs, args, 1, 1, "ID [--json | --statement]")
 	if err != nil {
 		return err
 	}
@@ -65,8 +67,12 @@ func runShow(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.g.json {
+	switch {
+	case c.g.json:
 		return c.printJSON(r)
+	case *stmtOnly:
+		_, err := io.WriteString(c.stdout, r.Statement)
+		return err
 	}
 	printRequest(c, r)
 	return nil
