@@ -2,12 +2,16 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/failsmall/breakglass/migrations"
 )
@@ -56,11 +60,31 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range ms {
-		if err := db.migrateOne(ctx, m, len(ms)); err != nil {
+		if err := db.migrateRetry(ctx, m, len(ms)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// migrateRetry runs migrateOne, trying again while another process holds
+// the lock, up to the busy timeout. SQLite's own busy handler does not cover
+// every case here: a connection opening a brand-new file while another
+// process turns it into WAL mode can get SQLITE_BUSY at once.
+func (db *DB) migrateRetry(ctx context.Context, m migration, known int) error {
+	deadline := time.Now().Add(db.busy)
+	for {
+		err := db.migrateOne(ctx, m, known)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || (se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // migrateOne applies m in its own immediate transaction unless the database
