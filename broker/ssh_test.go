@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -57,16 +56,7 @@ func TestSSHStatementGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden := "testdata/approval-ssh.txt"
-	if *update {
-		os.WriteFile(golden, got, 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("statement =\n%s\nwant\n%s", got, want)
-	}
+	checkGolden(t, golden, got)
 	for _, kind := range []broker.Kind{broker.KindRequest, broker.KindApproval, broker.KindDenial} {
 		st.Kind, st.DenialReason = kind, ""
 		if kind == broker.KindDenial {

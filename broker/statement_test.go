@@ -21,22 +21,30 @@ func sampleStatement() broker.Statement {
 		NotAfter: time.Date(2026, 11, 25, 21, 30, 0, 0, time.UTC)}
 }
 
-func TestStatementGolden(t *testing.T) {
-	got, err := sampleStatement().Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden := "testdata/approval.txt"
+// checkGolden compares got with the golden file, rewriting it under -update.
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
 	if *update {
-		os.WriteFile(golden, got, 0o644)
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("statement =\n%s\nwant\n%s", got, want)
+		t.Errorf("%s: got\n%s\nwant\n%s", golden, got, want)
 	}
+}
+
+func TestStatementGolden(t *testing.T) {
+	got, err := sampleStatement().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := "testdata/approval.txt"
+	checkGolden(t, golden, got)
 	back, err := broker.ParseStatement(got)
 	if err != nil {
 		t.Fatal(err)

@@ -132,9 +132,9 @@ func runAuditShow(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	i, err := strconv.ParseInt(pos[0], 10, 64)
-	if err != nil || i < 0 {
-		return errUsage("INDEX must be an entry number, got %q", pos[0])
+	i, err := parseIndex(pos[0])
+	if err != nil {
+		return err
 	}
 	l, err := f.open(ctx)
 	if err != nil {
@@ -168,9 +168,9 @@ func runAuditProve(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	i, err := strconv.ParseInt(pos[0], 10, 64)
-	if err != nil || i < 0 {
-		return errUsage("INDEX must be an entry number, got %q", pos[0])
+	i, err := parseIndex(pos[0])
+	if err != nil {
+		return err
 	}
 	l, err := f.open(ctx)
 	if err != nil {
@@ -307,4 +307,13 @@ func writeExport(path string, data []byte) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// parseIndex reads an INDEX argument: an entry number.
+func parseIndex(arg string) (int64, error) {
+	i, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || i < 0 {
+		return 0, errUsage("INDEX must be an entry number, got %q", arg)
+	}
+	return i, nil
 }
