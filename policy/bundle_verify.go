@@ -147,8 +147,15 @@ func bundlePolicy(sb *SignedBundle) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (serial %d): %w", ErrBundlePolicy, sb.Bundle.Serial, err)
 	}
+	p.bundleHash = sb.Hash
 	return p, nil
 }
+
+// BundlePolicy parses the policy inside an already accepted bundle (one
+// read back from the broker's own store, say). It checks no signature: use
+// VerifyBundle or PinBundle for a bundle not yet trusted. The policy's Hash
+// is the bundle's hash.
+func BundlePolicy(sb *SignedBundle) (*Policy, error) { return bundlePolicy(sb) }
 
 // CheckBundleSignatures checks that at least k distinct admins of admins
 // (its Admins, enabled, signing with one of their enrolled keys) made a

@@ -35,6 +35,7 @@ type Policy struct {
 
 	raw        []byte
 	hash       string
+	bundleHash string            // set when the policy came from a signed bundle
 	principals map[string]int    // id -> index in Principals
 	roles      map[string]int    // name -> index in Roles
 	keys       map[string][2]int // ssh wire bytes -> principal index, key index
@@ -93,9 +94,20 @@ type Clause struct {
 	Groups []string
 }
 
-// Hash returns "sha256:" followed by the lower-case hex SHA-256 of the exact
-// bytes Parse was given. It names the policy in statements and the audit log.
-func (p *Policy) Hash() string { return p.hash }
+// Hash names the policy in statements, credentials and the audit log. For a
+// policy that came from a bundle (VerifyBundle, PinBundle, BundlePolicy) it
+// is the bundle's hash, the one its admins signed; for a bare Parse it is
+// FileHash.
+func (p *Policy) Hash() string {
+	if p.bundleHash != "" {
+		return p.bundleHash
+	}
+	return p.hash
+}
+
+// FileHash returns "sha256:" followed by the lower-case hex SHA-256 of the
+// exact bytes Parse was given.
+func (p *Policy) FileHash() string { return p.hash }
 
 // Bytes returns a copy of the exact bytes Parse was given.
 func (p *Policy) Bytes() []byte { return slices.Clone(p.raw) }
