@@ -15,6 +15,7 @@
 //
 //	version: 1                      # required, must be 1
 //	admins: [carol]                 # principal ids
+//	admin_quorum: 1                 # k of admins must sign the next policy bundle; default 1, at most len(admins)
 //	groups:
 //	  - {name: sre, description: on-call SREs}
 //	principals:

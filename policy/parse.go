@@ -98,7 +98,7 @@ func (c *checker) yamlProblem(err error) {
 
 // policy decodes the top-level mapping; the parts check themselves.
 func (c *checker) policy(root *yaml.Node) *Policy {
-	f := c.mapping(root, "", "version", "admins", "groups", "principals", "roles")
+	f := c.mapping(root, "", "version", "admins", "admin_quorum", "groups", "principals", "roles")
 	p := &Policy{}
 	if f == nil {
 		return p
@@ -111,6 +111,7 @@ func (c *checker) policy(root *yaml.Node) *Policy {
 		p.Version = v
 	}
 	p.Admins = c.strs(f["admins"], "admins")
+	p.AdminQuorum = c.adminQuorum(f["admin_quorum"], len(p.Admins))
 	for i, n := range c.seq(f["groups"], "groups") {
 		p.Groups = append(p.Groups, c.group(n, item("groups", i)))
 	}
@@ -121,6 +122,21 @@ func (c *checker) policy(root *yaml.Node) *Policy {
 		p.Roles = append(p.Roles, c.role(n, item("roles", i)))
 	}
 	return p
+}
+
+// adminQuorum decodes admin_quorum: absent or null gives 1; otherwise a
+// whole number from 1 to the number of admins listed.
+func (c *checker) adminQuorum(n *yaml.Node, admins int) int {
+	k, ok := c.integer(n, "admin_quorum")
+	switch {
+	case !ok:
+		return 1
+	case k < 1:
+		c.addf("admin_quorum", "must be at least 1, got %d", k)
+	case k > admins:
+		c.addf("admin_quorum", "%d admin signatures required but only %d admins are listed", k, admins)
+	}
+	return k
 }
 
 func (c *checker) group(n *yaml.Node, field string) Group {

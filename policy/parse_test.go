@@ -89,6 +89,11 @@ func problemCases() []problemCase {
 		{"unknown requester group", edit(13, "    requesters: [dev]"), 13, "roles[0].requesters[0]", `unknown group "dev"`},
 		{"unknown clause group", edit(16, "        groups: [ops]"), 16, "roles[0].approval[0].groups[0]", `unknown group "ops"`},
 		{"unknown admin", edit(1, "version: 1\nadmins: [mallory]"), 2, "admins[0]", `unknown principal "mallory"`},
+		{"admin_quorum above admins", edit(1, "version: 1\nadmins: [carol]\nadmin_quorum: 2"), 3, "admin_quorum", "2 admin signatures required but only 1 admins are listed"},
+		{"admin_quorum without admins", edit(1, "version: 1\nadmin_quorum: 1"), 2, "admin_quorum", "only 0 admins are listed"},
+		{"admin_quorum zero", edit(1, "version: 1\nadmins: [carol]\nadmin_quorum: 0"), 3, "admin_quorum", "must be at least 1, got 0"},
+		{"admin_quorum not a number", edit(1, "version: 1\nadmins: [carol]\nadmin_quorum: two"), 3, "admin_quorum", "expected a whole number, got a string"},
+		{"admin_quorum decimal", edit(1, "version: 1\nadmins: [carol]\nadmin_quorum: 1.5"), 3, "admin_quorum", "expected a whole number, got a decimal number"},
 		{"count zero", edit(15, "      - count: 0"), 15, "roles[0].approval[0].count", "must be at least 1, got 0"},
 		{"count missing", editAll(map[int]string{15: "      - groups: [sre]", 16: ""}), 15, "roles[0].approval[0].count", "required"},
 		{"clause without groups", edit(16, ""), 15, "roles[0].approval[0].groups", "required"},
@@ -179,6 +184,25 @@ func TestParseValidVariants(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			mustParse(t, []byte(c.yaml))
+		})
+	}
+}
+
+func TestParseAdminQuorum(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       int
+	}{
+		{"default without admins", plus(), 1},
+		{"default with admins", edit(1, "version: 1\nadmins: [carol, bob]"), 1},
+		{"null", edit(1, "version: 1\nadmins: [carol, bob]\nadmin_quorum: ~"), 1},
+		{"all admins", edit(1, "version: 1\nadmins: [carol, bob]\nadmin_quorum: 2"), 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := mustParse(t, []byte(c.yaml)).AdminQuorum; got != c.want {
+				t.Errorf("AdminQuorum = %d, want %d", got, c.want)
+			}
 		})
 	}
 }

@@ -27,11 +27,14 @@ const (
 // Policy is a parsed and validated policy file. Build it with Parse only:
 // the lookup methods of a Policy built by hand find nothing.
 type Policy struct {
-	Version    int
-	Admins     []string
-	Groups     []Group
-	Principals []Principal
-	Roles      []Role
+	Version int
+	Admins  []string
+	// AdminQuorum is k in "k of the Admins must sign the next policy
+	// bundle": from 1 to len(Admins), 1 when the file does not set it.
+	AdminQuorum int
+	Groups      []Group
+	Principals  []Principal
+	Roles       []Role
 
 	raw        []byte
 	hash       string
