@@ -38,6 +38,7 @@
 //	    require_user_verification: false
 //	    jwt: {audience: [ops-api], scopes: [admin, deploy]}
 //	    drills: true
+//	    stale_after: 720h           # optional, 1m to 8760h: an older policy bundle needs one more approver
 //
 // Durations use Go syntax (30m, 1h30m, 168h); there is no unit for days.
 package policy

@@ -69,6 +69,9 @@ func evaluate(t *testing.T, p *policy.Policy) {
 			if q.Met != (len(q.Missing) == 0) {
 				t.Fatalf("Quorum Met = %v with Missing %q", q.Met, q.Missing)
 			}
+			if stale := policy.QuorumWith(p, r.Name, requester, ids, 1); stale.Met && !q.Met {
+				t.Fatalf("QuorumWith(extra 1) met where Quorum is not: %q", q.Missing)
+			}
 		}
 	}
 	_, _ = policy.CheckRequest(p, policy.RequestInput{Role: "no-such-role", Duration: time.Hour})

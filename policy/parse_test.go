@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/failsmall/breakglass/policy"
 )
@@ -116,6 +117,12 @@ func problemCases() []problemCase {
 		{"pending_ttl zero", plus("    pending_ttl: 0s"), 18, "roles[0].pending_ttl", "must be positive"},
 		{"pending_ttl above 7 days", plus("    pending_ttl: 169h"), 18, "roles[0].pending_ttl", "above the 168h0m0s limit"},
 		{"pending_ttl in days", plus("    pending_ttl: 7d"), 18, "roles[0].pending_ttl", "168h for 7 days"},
+		{"stale_after below a minute", plus("    stale_after: 30s"), 18, "roles[0].stale_after", "30s is below the 1m0s minimum"},
+		{"stale_after above a year", plus("    stale_after: 8761h"), 18, "roles[0].stale_after", "8761h0m0s is above the 8760h0m0s limit"},
+		{"stale_after in days", plus("    stale_after: 30d"), 18, "roles[0].stale_after", `"30d" is not a duration`},
+		{"stale_after as number", plus("    stale_after: 60"), 18, "roles[0].stale_after", "expected a duration"},
+		{"stale_after without a spare approver", plus("    stale_after: 720h"), 18, "roles[0].stale_after",
+			"past 720h0m0s the role needs 2 distinct approvers (one more than its clauses) but only 1 eligible principals can fill them"},
 		{"bad regexp", plus("    incident: {required: true, pattern: '^INC-[0-9+$'}"), 18, "roles[0].incident.pattern", "bad regular expression"},
 		{"unanchorable regexp", plus(`    incident: {pattern: '\QINC'}`), 18, "roles[0].incident.pattern", "cannot be anchored"},
 		{"negative min_reason", plus("    min_reason: -1"), 18, "roles[0].min_reason", "between 0 and 1000"},
@@ -202,6 +209,29 @@ func TestParseAdminQuorum(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := mustParse(t, []byte(c.yaml)).AdminQuorum; got != c.want {
 				t.Errorf("AdminQuorum = %d, want %d", got, c.want)
+			}
+		})
+	}
+}
+
+func TestParseStaleAfter(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       time.Duration
+	}{
+		{"absent", plus(), 0},
+		{"null", plus("    stale_after: ~"), 0},
+		{"minimum", edit(16, "        groups: [sre, security]\n    stale_after: 1m"), time.Minute},
+		{"a year", edit(16, "        groups: [sre, security]\n    stale_after: 8760h"), policy.MaxStaleAfter},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, ok := mustParse(t, []byte(c.yaml)).Role("ops")
+			if !ok {
+				t.Fatal("role ops not found")
+			}
+			if r.StaleAfter != c.want {
+				t.Errorf("StaleAfter = %s, want %s", r.StaleAfter, c.want)
 			}
 		})
 	}

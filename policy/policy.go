@@ -20,6 +20,9 @@ const (
 	MaxPendingTTL = 7 * 24 * time.Hour
 	// DefaultPendingTTL applies when a role sets no pending_ttl.
 	DefaultPendingTTL = time.Hour
+	// MinStaleAfter and MaxStaleAfter bound a role's stale_after.
+	MinStaleAfter = time.Minute
+	MaxStaleAfter = 365 * 24 * time.Hour
 	// MinRSABits is the smallest RSA modulus accepted for an enrolled key.
 	MinRSABits = 2048
 )
@@ -87,6 +90,10 @@ type Role struct {
 	// SSH is the OpenSSH user certificate the role yields; nil for none.
 	SSH    *SSH
 	Drills bool
+	// StaleAfter, when not 0, is the age of the active policy bundle past
+	// which the role needs one more distinct approver than its clauses
+	// ask for (see QuorumWith); 0 means never.
+	StaleAfter time.Duration
 
 	incidentFull *regexp.Regexp // IncidentPattern anchored at both ends
 }

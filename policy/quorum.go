@@ -1,13 +1,19 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // QuorumResult says whether approvals meet a role's approval rule.
 type QuorumResult struct {
-	// Met is true when every clause has its count of assigned approvers.
+	// Met is true when every clause (and the extra approval, see
+	// QuorumWith) has its count of assigned approvers.
 	Met bool
 	// Assigned maps each approver that counts to the index of the clause
-	// it fills. Eligible approvers beyond what the clauses need are in
+	// it fills; len(role.Approval) stands for the extra approval of
+	// QuorumWith. Eligible approvers beyond what the clauses need are in
 	// neither Assigned nor Ignored.
 	Assigned map[string]int
 	// Missing has one human-readable entry per unmet clause, like
@@ -57,8 +63,21 @@ func approverFor(p *Policy, r *Role, requester, approver string) (*Principal, er
 // most; the requester, unknown and disabled principals never count;
 // duplicates count once. Approvers eligible for several clauses are
 // assigned by maximum bipartite matching, so the result does not depend on
-// their order. An unknown role is never met.
+// their order. An unknown role is never met. Quorum is QuorumWith(..., 0).
 func Quorum(p *Policy, role, requester string, approvers []string) QuorumResult {
+	return QuorumWith(p, role, requester, approvers, 0)
+}
+
+// QuorumWith is Quorum with extra more distinct approvers required beyond
+// all the clauses, each eligible for at least one clause of the role (the
+// broker asks for one when the active policy bundle is older than the
+// role's StaleAfter). The extra approvers are an additional clause whose
+// groups are those of all clauses, matched together with the others, so
+// an approver fills either a clause or an extra slot, never both. In
+// Assigned the extra slots have clause index len(role.Approval); a short
+// extra reads like "1 more from sre or security (extra approval)". extra
+// below 1 adds nothing.
+func QuorumWith(p *Policy, role, requester string, approvers []string, extra int) QuorumResult {
 	res := QuorumResult{Assigned: map[string]int{}, Ignored: map[string]error{}}
 	r, ok := p.Role(role)
 	if !ok {
@@ -79,15 +98,32 @@ func Quorum(p *Policy, role, requester string, approvers []string) QuorumResult 
 		}
 		candidates = append(candidates, pr)
 	}
-	m := assign(r, candidates)
+	full := withExtra(r, extra)
+	m := assign(full, candidates)
 	res.Assigned = m.assigned
-	for j, cl := range r.Approval {
-		if short := cl.Count - len(m.byClause[j]); short > 0 {
+	for j, cl := range full.Approval {
+		short := cl.Count - len(m.byClause[j])
+		switch {
+		case short <= 0:
+		case j == len(r.Approval):
+			res.Missing = append(res.Missing, fmt.Sprintf("%d more from %s (extra approval)", short, orList(cl.Groups)))
+		default:
 			res.Missing = append(res.Missing, fmt.Sprintf("%d more from %s", short, groupList(cl.Groups)))
 		}
 	}
 	res.Met = len(r.Approval) > 0 && len(res.Missing) == 0
 	return res
+}
+
+// withExtra returns r itself when extra < 1, else a copy of r with one
+// more clause: extra approvers from the groups of all its clauses.
+func withExtra(r *Role, extra int) *Role {
+	if extra < 1 {
+		return r
+	}
+	cp := *r
+	cp.Approval = append(slices.Clone(r.Approval), Clause{Count: extra, Groups: clauseGroups(r)})
+	return &cp
 }
 
 // eligible reports whether pr may fill a slot of cl.
@@ -106,18 +142,28 @@ func eligible(pr *Principal, cl Clause) bool {
 }
 
 // approverGroups lists the groups of all clauses of r, once each.
-func approverGroups(r *Role) string {
+func approverGroups(r *Role) string { return groupList(clauseGroups(r)) }
+
+// clauseGroups returns the groups of all clauses of r, once each, in the
+// order they first appear.
+func clauseGroups(r *Role) []string {
 	var groups []string
-	seen := map[string]bool{}
 	for _, cl := range r.Approval {
 		for _, g := range cl.Groups {
-			if !seen[g] {
-				seen[g] = true
+			if !slices.Contains(groups, g) {
 				groups = append(groups, g)
 			}
 		}
 	}
-	return groupList(groups)
+	return groups
+}
+
+// orList formats groups as "sre", "sre or security", "a, b or c".
+func orList(groups []string) string {
+	if len(groups) < 2 {
+		return strings.Join(groups, "")
+	}
+	return strings.Join(groups[:len(groups)-1], ", ") + " or " + groups[len(groups)-1]
 }
 
 // matching assigns approvers to clause slots (clause j has Count slots).

@@ -111,7 +111,7 @@ func TestQuorum(t *testing.T) {
 func TestQuorumMatchesExhaustiveSearch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	groups := []string{"g0", "g1", "g2"}
-	var checked, met int
+	var checked, met, metExtra int
 	for iter := range 300 {
 		var b strings.Builder
 		b.WriteString("version: 1\ngroups: [{name: g0}, {name: g1}, {name: g2}, {name: req}]\nprincipals:\n  - {id: requester, groups: [req]}\n")
@@ -157,10 +157,34 @@ func TestQuorumMatchesExhaustiveSearch(t *testing.T) {
 			met++
 			checkAssignment(t, clauses, members, got.Assigned)
 		}
+		// One more approver from any clause's groups is one more clause.
+		withExtra := append(slices.Clone(clauses), policy.Clause{Count: 1, Groups: unionGroups(clauses)})
+		want = exhaustive(withExtra, approvers, members)
+		got = policy.QuorumWith(p, "r", "requester", approvers, 1)
+		if got.Met != want {
+			t.Fatalf("iteration %d: QuorumWith(%v, 1).Met = %v, exhaustive search says %v\n%s", iter, approvers, got.Met, want, b.String())
+		}
+		if got.Met {
+			metExtra++
+			checkAssignment(t, withExtra, members, got.Assigned)
+		}
 	}
-	if checked < 100 || met < 20 || checked-met < 20 {
+	if checked < 100 || met < 20 || checked-met < 20 || metExtra < 10 || met-metExtra < 10 {
 		t.Errorf("only %d random policies checked, %d met: the generator needs tuning", checked, met)
 	}
+}
+
+// unionGroups returns the groups of all clauses, once each.
+func unionGroups(clauses []policy.Clause) []string {
+	var groups []string
+	for _, cl := range clauses {
+		for _, g := range cl.Groups {
+			if !slices.Contains(groups, g) {
+				groups = append(groups, g)
+			}
+		}
+	}
+	return groups
 }
 
 // exhaustive reports whether some assignment of approvers (each to one
@@ -236,4 +260,86 @@ func permute(s []string, k int, f func([]string)) {
 		permute(s, k+1, f)
 		s[k], s[i] = s[i], s[k]
 	}
+}
+
+func TestQuorumWith(t *testing.T) {
+	p := mustParse(t, []byte(quorumPolicy))
+	cases := []struct {
+		name, role, requester string
+		approvers             []string
+		extra                 int
+		met                   bool
+		assigned              map[string]int // nil: not checked
+		missing               []string
+		ignored               map[string]error
+	}{
+		{name: "clauses met, extra short", role: "two-sre-one-sec", requester: "alice", approvers: []string{"s1", "s2", "sec1"}, extra: 1,
+			missing: []string{"1 more from sre or security (extra approval)"}},
+		{name: "a third sre is the extra", role: "two-sre-one-sec", requester: "alice", approvers: []string{"s1", "s2", "s3", "sec1"}, extra: 1,
+			met: true},
+		{name: "extra from the security clause's group", role: "two-sre-one-sec", requester: "alice", approvers: []string{"s1", "s2", "sec1", "both"}, extra: 1,
+			met: true},
+		{name: "member of two groups fills a clause, not also the extra", role: "two-sre-one-sec", requester: "alice",
+			approvers: []string{"both", "s1", "s2"}, extra: 1,
+			assigned: map[string]int{"both": 1, "s1": 0, "s2": 0}, missing: []string{"1 more from sre or security (extra approval)"}},
+		{name: "member of two groups moves so a plain sre can be the extra", role: "two-sre-one-sec", requester: "alice",
+			approvers: []string{"both", "s1", "s2", "s3"}, extra: 1, met: true},
+		{name: "member of two groups alone", role: "two-sre-one-sec", requester: "alice", approvers: []string{"both"}, extra: 1,
+			missing: []string{"1 more from [sre]", "1 more from [security]", "1 more from sre or security (extra approval)"}},
+		{name: "the extra does not take the clause's place", role: "two-sre-one-sec", requester: "alice", approvers: []string{"s1", "s2", "s3"}, extra: 1,
+			missing: []string{"1 more from [security]"}},
+		{name: "nobody", role: "two-sre-one-sec", requester: "alice", extra: 1,
+			missing: []string{"2 more from [sre]", "1 more from [security]", "1 more from sre or security (extra approval)"}},
+		{name: "two extra", role: "two-sre-one-sec", requester: "alice", approvers: []string{"s1", "s2", "s3", "sec1"}, extra: 2,
+			missing: []string{"1 more from sre or security (extra approval)"}},
+		{name: "two extra met", role: "two-sre-one-sec", requester: "alice", approvers: []string{"s1", "s2", "s3", "sec1", "both"}, extra: 2,
+			met: true},
+		{name: "requester is not the extra", role: "two-sre-one-sec", requester: "req", approvers: []string{"req", "s1", "s2", "sec1"}, extra: 1,
+			missing: []string{"1 more from sre or security (extra approval)"}, ignored: map[string]error{"req": policy.ErrSelfApproval}},
+		{name: "disabled is not the extra", role: "two-sre-one-sec", requester: "alice", approvers: []string{"off", "s1", "s2", "sec1"}, extra: 1,
+			missing: []string{"1 more from sre or security (extra approval)"}, ignored: map[string]error{"off": policy.ErrDisabled}},
+		{name: "ineligible is not the extra", role: "two-sre-one-sec", requester: "req", approvers: []string{"alice", "s1", "s2", "sec1"}, extra: 1,
+			missing: []string{"1 more from sre or security (extra approval)"}, ignored: map[string]error{"alice": policy.ErrNotEligible}},
+		{name: "extra 0 is Quorum", role: "two-sre-one-sec", requester: "alice", approvers: []string{"s1", "s2", "sec1"}, extra: 0,
+			met: true, assigned: map[string]int{"s1": 0, "s2": 0, "sec1": 1}},
+		{name: "negative extra adds nothing", role: "two-sre-one-sec", requester: "alice", approvers: []string{"s1", "s2", "sec1"}, extra: -1,
+			met: true},
+		{name: "overlapping groups, extra from either", role: "overlap", requester: "alice", approvers: []string{"sec1", "both", "s1"}, extra: 1,
+			met: true},
+		{name: "unknown role", role: "nope", requester: "alice", extra: 1, missing: []string{`unknown role "nope"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := policy.QuorumWith(p, c.role, c.requester, c.approvers, c.extra)
+			if got.Met != c.met {
+				t.Errorf("Met = %v, want %v (result %+v)", got.Met, c.met, got)
+			}
+			if !slices.Equal(got.Missing, c.missing) {
+				t.Errorf("Missing = %q, want %q", got.Missing, c.missing)
+			}
+			if c.assigned != nil && fmt.Sprint(got.Assigned) != fmt.Sprint(c.assigned) {
+				t.Errorf("Assigned = %v, want %v", got.Assigned, c.assigned)
+			}
+			if len(got.Ignored) != len(c.ignored) {
+				t.Errorf("Ignored = %v, want %v", got.Ignored, c.ignored)
+			}
+			for id, want := range c.ignored {
+				if !errors.Is(got.Ignored[id], want) {
+					t.Errorf("Ignored[%s] = %v, want %v", id, got.Ignored[id], want)
+				}
+			}
+			if got.Met && len(got.Assigned) != countSlots(p, c.role)+max(c.extra, 0) {
+				t.Errorf("met with %d approvers assigned (%v), want one per slot", len(got.Assigned), got.Assigned)
+			}
+		})
+	}
+}
+
+func countSlots(t *policy.Policy, role string) int {
+	r, _ := t.Role(role)
+	n := 0
+	for _, cl := range r.Approval {
+		n += cl.Count
+	}
+	return n
 }

@@ -12,7 +12,7 @@ import (
 // claims. References to groups are checked by validate.
 func (c *checker) role(n *yaml.Node, field string) Role {
 	f := c.mapping(n, field, "name", "description", "requesters", "approval", "duration",
-		"incident", "min_reason", "pending_ttl", "require_user_verification", "jwt", "ssh", "drills")
+		"incident", "min_reason", "pending_ttl", "require_user_verification", "jwt", "ssh", "drills", "stale_after")
 	if f == nil {
 		c.requireMapping(n, field)
 		return Role{}
@@ -132,7 +132,7 @@ func emptyList(n *yaml.Node) bool {
 	return !present(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0)
 }
 
-// limits decodes min_reason and pending_ttl.
+// limits decodes min_reason, pending_ttl and stale_after.
 func (c *checker) limits(f map[string]*yaml.Node, field string, r *Role) {
 	mr := child(field, "min_reason")
 	if v, ok := c.integer(f["min_reason"], mr); ok {
@@ -152,6 +152,22 @@ func (c *checker) limits(f map[string]*yaml.Node, field string, r *Role) {
 		c.addf(ttl, "%s is above the %s limit", v, MaxPendingTTL)
 	default:
 		r.PendingTTL = v
+	}
+	c.staleAfter(f["stale_after"], child(field, "stale_after"), r)
+}
+
+// staleAfter decodes stale_after: absent or null is 0 (never stale),
+// otherwise within [MinStaleAfter, MaxStaleAfter].
+func (c *checker) staleAfter(n *yaml.Node, field string, r *Role) {
+	v, ok := c.duration(n, field)
+	switch {
+	case !ok:
+	case v < MinStaleAfter:
+		c.addf(field, "%s is below the %s minimum", v, MinStaleAfter)
+	case v > MaxStaleAfter:
+		c.addf(field, "%s is above the %s limit", v, MaxStaleAfter)
+	default:
+		r.StaleAfter = v
 	}
 }
 

@@ -92,7 +92,8 @@ func (c *checker) refs(field string, list, defined []string, kind string) bool {
 // who are eligible for it (members of its groups, not disabled), first one
 // clause at a time, then all together with each approver counting once.
 // Whoever may request the role counts as eligible here: only the actual
-// requester is excluded, at evaluation time.
+// requester is excluded, at evaluation time. A role with stale_after must
+// also be approvable with the extra approver a stale bundle asks for.
 func (c *checker) approvable(p *Policy, field string, r *Role) {
 	all := true
 	for j, cl := range r.Approval {
@@ -123,6 +124,14 @@ func (c *checker) approvable(p *Policy, field string, r *Role) {
 	if need, got := m.slots(), m.filled; got < need {
 		c.addf(child(field, "approval"),
 			"the clauses together need %d distinct approvers but only %d eligible principals can fill them (an approver counts for one clause only)", need, got)
+		return
+	}
+	if r.StaleAfter > 0 {
+		stale := assign(withExtra(r, 1), candidates)
+		if need, got := stale.slots(), stale.filled; got < need {
+			c.addf(child(field, "stale_after"),
+				"past %s the role needs %d distinct approvers (one more than its clauses) but only %d eligible principals can fill them", r.StaleAfter, need, got)
+		}
 	}
 }
 
