@@ -35,6 +35,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("unstable hash: %s, %s", p.Hash(), again.Hash())
 		}
 		evaluate(t, p)
+		if len(p.Principals) > 0 {
+			first := p.Principals[0]
+			q := p.Restrict(policy.Restriction{Disabled: map[string]string{first.ID: "fuzz"},
+				RemovedFrom: map[string][]string{p.Principals[len(p.Principals)-1].ID: first.Groups}})
+			if q.Hash() != p.Hash() || !q.Principals[0].Disabled {
+				t.Fatalf("Restrict: hash %s (want %s), first principal disabled %v", q.Hash(), p.Hash(), q.Principals[0].Disabled)
+			}
+			evaluate(t, q)
+		}
 	})
 }
 

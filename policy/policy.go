@@ -47,6 +47,7 @@ type Policy struct {
 	keys       map[string][2]int // ssh wire bytes -> principal index, key index
 	members    map[string]map[string]bool
 	admins     map[string]bool
+	restricted Restriction // what Restrict took away; see Restricted
 }
 
 // Group is a named set of principals; membership is declared on principals.
@@ -179,6 +180,11 @@ func (p *Policy) index(raw []byte) {
 	p.raw = slices.Clone(raw)
 	sum := sha256.Sum256(raw)
 	p.hash = "sha256:" + hex.EncodeToString(sum[:])
+	p.lookups()
+}
+
+// lookups builds the lookup maps from the exported fields.
+func (p *Policy) lookups() {
 	p.principals = make(map[string]int, len(p.Principals))
 	p.members = make(map[string]map[string]bool, len(p.Principals))
 	p.keys = make(map[string][2]int)
