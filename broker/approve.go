@@ -21,6 +21,9 @@ type ApprovalResult struct {
 	Grant *Grant
 	// Missing says, per unmet clause, what the quorum still needs.
 	Missing []string
+	// Stale is set when the role asked for one more approval because the
+	// policy bundle is older than its stale_after.
+	Stale bool
 }
 
 // Approve records an approver's signature over request id's approval
@@ -174,6 +177,9 @@ func (s *Service) pending(tx Tx, p *policy.Policy, id string, now time.Time) (*R
 	}
 	if r.PolicyHash != p.Hash() {
 		return nil, fmt.Errorf("%w: request %s was made under %s, active is %s; the requester must request again", ErrPolicyChanged, r.ID, r.PolicyHash, p.Hash())
+	}
+	if pr, ok := p.Principal(r.Requester); !ok || pr.Disabled {
+		return nil, fmt.Errorf("%w: the requester %s of request %s is disabled or gone from the policy", ErrUnknownPrincipal, r.Requester, r.ID)
 	}
 	return r, nil
 }

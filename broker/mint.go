@@ -22,12 +22,22 @@ func (s *Service) grantIfQuorum(tx Tx, p *policy.Policy, r *Request, res *Approv
 			approvers = append(approvers, a.Approver)
 		}
 	}
-	q := policy.Quorum(p, r.Role, r.Requester, approvers)
+	role, ok := p.Role(r.Role)
+	if !ok {
+		return fmt.Errorf("%w: role %q is not in the active policy", ErrPolicyChanged, r.Role)
+	}
+	extra := 0
+	if role.StaleAfter > 0 {
+		if age := s.policy.Load().age(now); age > role.StaleAfter {
+			extra = 1
+			res.Stale = true
+		}
+	}
+	q := policy.QuorumWith(p, r.Role, r.Requester, approvers, extra)
 	if !q.Met {
 		res.Missing = q.Missing
 		return nil
 	}
-	role, _ := p.Role(r.Role)
 	if err := tx.SetRequestState(r.ID, StatePending, StateIssued, now); err != nil {
 		return fmt.Errorf("grant request %s: %w", r.ID, err)
 	}

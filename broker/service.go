@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,10 @@ type Config struct {
 	// DefaultRevocationsMaxAge).
 	RevocationSigner  RevocationSigner
 	RevocationsMaxAge time.Duration
+	// BundleActivated, when set, is called after a policy bundle becomes
+	// active (prev is the one it replaced, nil for the first), outside any
+	// transaction: the broker writes them to disk.
+	BundleActivated func(active, prev *StoredBundle)
 }
 
 // Service runs the request lifecycle. It is safe for concurrent use; the
@@ -60,12 +65,22 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	policy atomic.Pointer[policyState]
+
+	mu          sync.Mutex                    // serialises changes of policy
+	rejected    map[string]bool               // bundles whose rejection was audited
+	directories map[string]policy.Restriction // what each directory source takes away
 }
 
 type policyState struct {
-	p      *policy.Policy
-	err    error
-	loaded time.Time
+	p    *policy.Policy // the effective policy: base with the directory restrictions
+	base *policy.Policy // the policy as signed
+	// bundle is the active bundle, previous the one it replaced; nil for a
+	// policy set with SetPolicy.
+	bundle, previous *StoredBundle
+	err              error
+	loaded           time.Time
+	// confirmed is the last time an upstream served the active bundle.
+	confirmed time.Time
 }
 
 // New returns a Service with no policy: it refuses requests with ErrNoPolicy
@@ -92,7 +107,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RevocationsMaxAge <= 0 {
 		cfg.RevocationsMaxAge = DefaultRevocationsMaxAge
 	}
-	s := &Service{cfg: cfg}
+	s := &Service{cfg: cfg, rejected: map[string]bool{}, directories: map[string]policy.Restriction{}}
 	s.policy.Store(&policyState{err: ErrNoPolicy})
 	return s, nil
 }
@@ -100,7 +115,10 @@ func New(cfg Config) (*Service, error) {
 // Name is the broker's name.
 func (s *Service) Name() string { return s.cfg.Name }
 
-// SetPolicy makes p the active policy and audits it.
+// SetPolicy makes p the active policy and audits it. A policy set this way
+// is not a bundle: grants made under it have no evidence for strict
+// verification. The broker itself runs from bundles (Pin, Activate,
+// LoadActive); SetPolicy serves embedders and tests.
 func (s *Service) SetPolicy(ctx context.Context, p *policy.Policy) error {
 	now := s.cfg.Clock.Now()
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
@@ -111,7 +129,7 @@ func (s *Service) SetPolicy(ctx context.Context, p *policy.Policy) error {
 	if err != nil {
 		return err
 	}
-	s.policy.Store(&policyState{p: p, loaded: now})
+	s.policy.Store(&policyState{p: p, base: p, loaded: now})
 	return nil
 }
 

@@ -85,6 +85,19 @@ type Tx interface {
 	// DeleteExpired drops challenges and sessions that lapsed before now.
 	DeleteExpired(now time.Time) error
 
+	// InsertBundle stores an activated policy bundle; ErrConflict when its
+	// hash is stored or its serial is not higher than every stored one.
+	InsertBundle(b *StoredBundle) error
+	// Bundle returns the bundle with this hash; ErrNotFound when unknown.
+	Bundle(hash string) (*StoredBundle, error)
+	// LatestBundles returns up to n bundles, highest serial first: the
+	// active bundle, then the previous one...
+	LatestBundles(n int) ([]*StoredBundle, error)
+	// SetDirectory stores the restriction (JSON) a live directory source
+	// applies; Directories returns them all by source.
+	SetDirectory(source string, restriction json.RawMessage, at time.Time) error
+	Directories() (map[string]json.RawMessage, error)
+
 	// Append adds an audit event to the log in this transaction and
 	// returns its index in the log.
 	Append(e Event) (int64, error)
@@ -113,6 +126,8 @@ const (
 	EventGrantExpired       = "grant.expired"
 	EventPolicyLoaded       = "policy.loaded"
 	EventPolicyRejected     = "policy.rejected"
+	EventPolicyActivated    = "policy.activated"
+	EventDirectoryChanged   = "directory.changed"
 	EventKeyRotated         = "key.rotated"
 	EventBrokerStarted      = "broker.started"
 	EventBrokerStopped      = "broker.stopped"

@@ -15,6 +15,7 @@ var errorTable = []struct {
 	status int
 	code   string
 }{
+	{broker.ErrBundleRejected, http.StatusUnprocessableEntity, "bundle_rejected"},
 	{broker.ErrNoPolicy, http.StatusServiceUnavailable, "no_policy"},
 	{broker.ErrAuditUnavailable, http.StatusServiceUnavailable, "audit_unavailable"},
 	{broker.ErrPolicyChanged, http.StatusConflict, "policy_changed"},

@@ -33,6 +33,8 @@ type Config struct {
 	// Audit serves the audit log and the receipts of credentials; nil
 	// serves neither.
 	Audit AuditLog
+	// Sources reports the upstream sources' health; nil for none.
+	Sources func() []SourceJSON
 }
 
 // Server serves the API.
@@ -94,6 +96,7 @@ func (s *Server) Handler() http.Handler {
 		s.auditRoutes(r)
 		s.sshRoutes(r)
 		s.revocationRoutes(r)
+		s.policyRoutes(r)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, errNoRoute)
@@ -154,7 +157,24 @@ type stateCollector struct{ s *Server }
 var stateDesc = prometheus.NewDesc("breakglass_requests", "Requests by state.", []string{"state"}, nil)
 var policyDesc = prometheus.NewDesc("breakglass_policy_loaded", "1 when a valid policy is active.", nil, nil)
 
-func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- stateDesc; ch <- policyDesc }
+var (
+	bundleSerialDesc = prometheus.NewDesc("breakglass_policy_bundle_serial", "Serial of the active policy bundle.", nil, nil)
+	bundleAgeDesc    = prometheus.NewDesc("breakglass_policy_bundle_age_seconds",
+		"Seconds since the active policy bundle was last known current (created, or last served by an upstream).", nil, nil)
+	deactivatedDesc   = prometheus.NewDesc("breakglass_directory_deactivated", "People a live directory deactivated.", nil, nil)
+	sourceSuccessDesc = prometheus.NewDesc("breakglass_source_last_success_timestamp_seconds",
+		"Unix time of the source's last successful fetch (0 when never).", []string{"source", "kind"}, nil)
+	sourceAgeDesc = prometheus.NewDesc("breakglass_source_age_seconds",
+		"Seconds since the source's last successful fetch (-1 when never).", []string{"source", "kind"}, nil)
+	sourceUpDesc = prometheus.NewDesc("breakglass_source_up", "1 when the source's last fetch succeeded.", []string{"source", "kind"}, nil)
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{stateDesc, policyDesc, bundleSerialDesc, bundleAgeDesc, deactivatedDesc,
+		sourceSuccessDesc, sourceAgeDesc, sourceUpDesc} {
+		ch <- d
+	}
+}
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	st, err := c.s.svc.Status(context.Background())
@@ -170,4 +190,21 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		loaded = 1
 	}
 	ch <- prometheus.MustNewConstMetric(policyDesc, prometheus.GaugeValue, loaded)
+	if b := c.s.svc.BundleState(); b != nil {
+		ch <- prometheus.MustNewConstMetric(bundleSerialDesc, prometheus.GaugeValue, float64(b.Serial))
+		ch <- prometheus.MustNewConstMetric(bundleAgeDesc, prometheus.GaugeValue, b.AgeSeconds)
+		ch <- prometheus.MustNewConstMetric(deactivatedDesc, prometheus.GaugeValue, float64(len(b.Deactivated)))
+	}
+	for _, src := range c.s.sources() {
+		last, up := 0.0, 0.0
+		if !src.LastSuccess.IsZero() {
+			last = float64(src.LastSuccess.UnixNano()) / 1e9
+		}
+		if !src.LastSuccess.IsZero() && !src.LastSuccess.Before(src.LastErrorAt) {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(sourceSuccessDesc, prometheus.GaugeValue, last, src.Name, src.Kind)
+		ch <- prometheus.MustNewConstMetric(sourceAgeDesc, prometheus.GaugeValue, src.AgeSeconds, src.Name, src.Kind)
+		ch <- prometheus.MustNewConstMetric(sourceUpDesc, prometheus.GaugeValue, up, src.Name, src.Kind)
+	}
 }

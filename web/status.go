@@ -40,6 +40,10 @@ type StatusJSON struct {
 	PolicyAge   string               `json:"policy_age,omitempty"`
 	SigningKeys []string             `json:"signing_keys"`
 	Counts      map[broker.State]int `json:"counts"`
+	// Bundle is the active policy bundle and its age; Sources the
+	// upstreams it is refreshed from.
+	Bundle  *broker.BundleState `json:"bundle,omitempty"`
+	Sources []SourceJSON        `json:"sources"`
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +53,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := StatusJSON{Broker: st.Broker, Time: st.Time, Started: s.cfg.Started.UTC(), Ready: st.Policy != "",
-		Policy: st.Policy, PolicyError: st.PolicyError, SigningKeys: s.cfg.KeyIDs(), Counts: st.Counts}
+		Policy: st.Policy, PolicyError: st.PolicyError, SigningKeys: s.cfg.KeyIDs(), Counts: st.Counts,
+		Bundle: s.svc.BundleState(), Sources: s.sources()}
 	if st.Policy != "" {
 		out.PolicyAge = st.PolicyAge.Truncate(time.Second).String()
 	}
