@@ -190,4 +190,3 @@ func (c *Client) Evidence(ctx context.Context, id string) (*EvidenceJSON, error)
 	var out EvidenceJSON
 	return &out, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id)+"/evidence", nil, &out)
 }
-
