@@ -50,3 +50,30 @@ roles:
 	// [1 more from [security]]
 	// true map[bob:0 carol:1] requester cannot approve their own request: "alice" requested role "prod"
 }
+
+func ExampleQuorumWith() {
+	p, err := policy.Parse([]byte(`version: 1
+groups: [{name: eng}, {name: sre}, {name: security}]
+principals:
+  - {id: alice, groups: [eng]}
+  - {id: bob, groups: [sre, security]}
+  - {id: carol, groups: [security]}
+  - {id: dave, groups: [sre]}
+roles:
+  - name: prod
+    requesters: [eng]
+    approval: [{count: 1, groups: [sre]}, {count: 1, groups: [security]}]
+    duration: {max: 1h}
+    stale_after: 720h
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The active bundle is older than 720h: one more approver is needed.
+	fmt.Println(policy.QuorumWith(p, "prod", "alice", []string{"bob", "carol"}, 1).Missing)
+	fmt.Println(policy.QuorumWith(p, "prod", "alice", []string{"bob", "carol", "dave"}, 1).Met)
+	// Output:
+	// [1 more from sre or security (extra approval)]
+	// true
+}
