@@ -24,6 +24,8 @@ const (
 	TypeGrantExpired       = "grant.expired"
 	TypePolicyLoaded       = "policy.loaded"
 	TypePolicyRejected     = "policy.rejected"
+	TypePolicyActivated    = "policy.activated"
+	TypeDirectoryChanged   = "directory.changed"
 	TypeKeyRotated         = "key.rotated"
 	TypeBrokerStarted      = "broker.started"
 	TypeBrokerStopped      = "broker.stopped"
@@ -35,7 +37,7 @@ func KnownType(t string) bool {
 	case TypeRequestCreated, TypeApprovalRecorded, TypeDenialRecorded,
 		TypeRequestCancelled, TypeRequestExpired, TypeGrantIssued,
 		TypeCredentialsFetched, TypeGrantRevoked, TypeGrantExpired,
-		TypePolicyLoaded, TypePolicyRejected, TypeKeyRotated,
+		TypePolicyLoaded, TypePolicyRejected, TypePolicyActivated, TypeDirectoryChanged, TypeKeyRotated,
 		TypeBrokerStarted, TypeBrokerStopped:
 		return true
 	}

@@ -273,6 +273,16 @@ func (s *Service) LoadActive(ctx context.Context) (*StoredBundle, error) {
 	return b, nil
 }
 
+// BasePolicy returns the active policy as signed, without what a directory
+// took away; or why there is none.
+func (s *Service) BasePolicy() (*policy.Policy, error) {
+	st := s.policy.Load()
+	if st.base == nil {
+		return nil, st.err
+	}
+	return st.base, nil
+}
+
 // ActiveBundle returns the active bundle and the previous one (nil when
 // none); ErrNoPolicy when none is active.
 func (s *Service) ActiveBundle() (active, previous *StoredBundle, err error) {

@@ -146,7 +146,10 @@ func (s *Service) RejectPolicy(ctx context.Context, reason error) {
 		s.cfg.Logger.Error("could not audit the policy rejection", "err", err)
 	}
 	if cur := s.policy.Load(); cur.p == nil {
-		s.policy.Store(&policyState{err: fmt.Errorf("%w: %v", ErrNoPolicy, reason), loaded: now})
+		if !errors.Is(reason, ErrNoPolicy) {
+			reason = fmt.Errorf("%w: %w", ErrNoPolicy, reason)
+		}
+		s.policy.Store(&policyState{err: reason, loaded: now})
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/offline"
-	"github.com/failsmall/breakglass/policy"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/token"
 	"github.com/failsmall/breakglass/web"
@@ -35,10 +34,19 @@ func (d dataDir) policy() string  { return filepath.Join(string(d), "policy.yaml
 
 // appConfig is everything a running broker needs.
 type appConfig struct {
-	Name       string
-	Data       dataDir
-	PolicyFile string
-	Logger     *slog.Logger
+	Name   string
+	Data   dataDir
+	Logger *slog.Logger
+	// Pin is a signed bundle to pin when the store has none (init).
+	Pin []byte
+	// Local is a policy file signed with local admin keys whenever it
+	// changes (serve --dev, tests); nil for none.
+	Local *localPolicy
+	// Sources are the upstream bundle sources (URLs and paths), SCIM the
+	// live directory; PollEvery and PollTimeout pace them.
+	Sources                []string
+	SCIM                   *offline.SCIMSource
+	PollEvery, PollTimeout time.Duration
 	// SweepEvery is how often lapsed requests and grants are expired and
 	// the keyring re-read.
 	SweepEvery time.Duration
@@ -64,6 +72,8 @@ type app struct {
 	// closeCA releases the SSH CA's agent connection.
 	closeCA func()
 	audit   *auditLog
+	// sync polls the upstream sources; nil when none is configured.
+	sync *offline.Syncer
 }
 
 // openApp opens the store and keys and loads the policy. An invalid policy
@@ -105,49 +115,27 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 		return nil, err
 	}
 	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, SSHCA: ca, Logger: cfg.Logger,
-		RevocationSigner: offline.RevocationPublisher{Signer: keys}, RevocationsMaxAge: cfg.RevocationsMaxAge})
+		RevocationSigner: offline.RevocationPublisher{Signer: keys}, RevocationsMaxAge: cfg.RevocationsMaxAge,
+		BundleActivated: func(active, prev *broker.StoredBundle) {
+			if err := writeBundleFiles(cfg.Data, active, prev); err != nil {
+				cfg.Logger.Error("could not write the policy bundles to disk", "dir", cfg.Data.bundles(), "err", err)
+			}
+		}})
 	if err != nil {
 		closeCA()
 		db.Close()
 		return nil, err
 	}
 	a := &app{cfg: cfg, db: db, keys: keys, svc: svc, closeCA: closeCA, audit: al}
+	if a.sync, err = a.newSyncer(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if err := svc.Record(ctx, broker.EventBrokerStarted, nil, map[string]string{"name": cfg.Name, "kid": keys.CurrentKID()}); err != nil {
 		cfg.Logger.Error("could not audit the start", "err", err)
 	}
-	a.loadPolicy(ctx)
+	a.loadBundle(ctx)
 	return a, nil
-}
-
-func (a *app) loadPolicy(ctx context.Context) {
-	p, err := readPolicy(a.cfg.PolicyFile)
-	if err != nil {
-		a.cfg.Logger.Error("policy not loaded; the broker refuses requests until a valid policy is loaded", "file", a.cfg.PolicyFile, "err", err)
-		a.svc.RejectPolicy(ctx, err)
-		return
-	}
-	if err := a.svc.SetPolicy(ctx, p); err != nil {
-		a.cfg.Logger.Error("could not activate the policy", "err", err)
-		a.svc.RejectPolicy(ctx, err)
-		return
-	}
-	a.cfg.Logger.Info("policy loaded", "file", a.cfg.PolicyFile, "hash", p.Hash(), "roles", len(p.Roles))
-}
-
-func readPolicy(path string) (*policy.Policy, error) {
-	if path == "" {
-		return nil, errors.New("no policy file configured: pass --config with a `policy:` path, or --dev")
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	p, err := policy.Parse(data)
-	if err != nil {
-		// The base name only: status and refusals are public.
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
-	}
-	return p, nil
 }
 
 // listen starts serving on addr ("host:port"; port 0 picks one).
@@ -158,13 +146,17 @@ func (a *app) listen(addr string) error {
 	}
 	a.ln = ln
 	s := web.NewServer(web.Config{Service: a.svc, Logger: a.cfg.Logger, Started: time.Now(),
-		JWKS: func() any { return a.keys.JWKS() }, KeyIDs: a.kids, Audit: a.audit})
+		JWKS: func() any { return a.keys.JWKS() }, KeyIDs: a.kids, Audit: a.audit, Sources: a.sourceStatus})
 	a.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(a.cfg.Logger.Handler(), slog.LevelWarn)}
 	ctx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	a.wg.Add(2)
+	if a.sync != nil {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.sync.Run(ctx) }()
+	}
 	go func() {
 		defer a.wg.Done()
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -193,6 +185,10 @@ func (a *app) background(ctx context.Context) {
 			a.cfg.Logger.Warn("sweep", "err", err)
 		} else if n > 0 {
 			a.cfg.Logger.Info("expired", "count", n)
+		}
+		// Another process sharing the store may have activated a bundle.
+		if _, err := a.svc.LoadActive(ctx); err != nil && !errors.Is(err, broker.ErrNoPolicy) {
+			a.cfg.Logger.Warn("reload policy bundles", "err", err)
 		}
 		if changed, err := a.keys.Reload(); err != nil {
 			a.cfg.Logger.Warn("keyring reload", "err", err)

@@ -20,7 +20,7 @@ import (
 // auditPolicy: alice requests prod, two of sre00..sre02 approve.
 func auditPolicy() string {
 	var pol strings.Builder
-	pol.WriteString("version: 1\ngroups:\n  - name: eng\n  - name: sre\nprincipals:\n")
+	pol.WriteString("version: 1\nadmins: [sre00]\ngroups:\n  - name: eng\n  - name: sre\nprincipals:\n")
 	fmt.Fprintf(&pol, "  - {id: alice, name: Alice, groups: [eng], keys: [%q]}\n", brokertest.AuthorizedKey("alice"))
 	for i := range 3 {
 		fmt.Fprintf(&pol, "  - {id: sre%02d, name: SRE, groups: [sre], keys: [%q]}\n", i, brokertest.AuthorizedKey(fmt.Sprintf("sre%02d", i)))
@@ -33,9 +33,9 @@ func auditPolicy() string {
 // the config path; the data folder is dir/data.
 func writeAuditBroker(t testing.TB, dir, extra string) string {
 	t.Helper()
-	mustWriteFile(t, filepath.Join(dir, "policy.yaml"), auditPolicy())
 	cfg := filepath.Join(dir, "config.yaml")
-	mustWriteFile(t, cfg, "name: bg.audit.test\ndata: data\npolicy: policy.yaml\n"+extra)
+	mustWriteFile(t, cfg, "name: bg.audit.test\ndata: data\n"+extra)
+	initBroker(t, cfg, auditPolicy(), "sre00")
 	return cfg
 }
 
@@ -50,8 +50,7 @@ func mustWriteFile(t testing.TB, path, data string) {
 func startAuditApp(t testing.TB, dir string) (*app, *web.Client) {
 	t.Helper()
 	writeAuditBroker(t, dir, "")
-	a, err := openApp(context.Background(), appConfig{Name: "bg.audit.test", Data: dataDir(filepath.Join(dir, "data")),
-		PolicyFile: filepath.Join(dir, "policy.yaml")})
+	a, err := openApp(context.Background(), appConfig{Name: "bg.audit.test", Data: dataDir(filepath.Join(dir, "data"))})
 	if err != nil {
 		t.Fatal(err)
 	}

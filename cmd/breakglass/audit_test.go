@@ -220,8 +220,7 @@ func TestAuditRollbackRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := openApp(context.Background(), appConfig{Name: "bg.audit.test", Data: dataDir(filepath.Join(dir, "data")),
-		PolicyFile: filepath.Join(dir, "policy.yaml")})
+	_, err := openApp(context.Background(), appConfig{Name: "bg.audit.test", Data: dataDir(filepath.Join(dir, "data"))})
 	var stale *audit.StaleLogError
 	if !errors.As(err, &stale) || !strings.Contains(err.Error(), "rollback") {
 		t.Fatalf("openApp on a database restored from a backup = %v, want a rollback refusal", err)

@@ -99,6 +99,7 @@ func startHWAgent(t *testing.T) *hwAgent {
 // PKCS#11 token.
 func hwPolicy(alice string, pubs map[string]string) string {
 	return fmt.Sprintf(`version: 1
+admins: [alice]
 groups: [{name: eng}, {name: sre}, {name: ops}]
 principals:
   - {id: alice, groups: [eng], keys: [%q]}
@@ -139,7 +140,7 @@ func TestApprovalsThroughHardwareKeys(t *testing.T) {
 	if err := ensureDevSSHCA(d); err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(t.Context(), appConfig{Name: "bg-hw", Data: d, PolicyFile: policyFile})
+	a, err := openApp(t.Context(), appConfig{Name: "bg-hw", Data: d, Local: &localPolicy{File: policyFile, Admins: []ssh.Signer{mustLoadKey(t, alice)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ type command struct {
 
 var commands = map[string]command{
 	"serve":   {"run the broker", runServe},
+	"init":    {"pin a broker's first signed policy bundle: breakglass init --name N --data DIR BUNDLE", runInit},
 	"request": {"ask for a role: breakglass request --role R --reason TEXT [--incident ID] [--duration 30m]", runRequest},
 	"list":    {"list requests: breakglass list [--state S] [--json]", runList},
 	"show":    {"show one request: breakglass show ID [--json | --statement]", runShow},

@@ -68,16 +68,16 @@ func startProcess(t *testing.T, args ...string) string {
 func TestTwoProcessesOneGrant(t *testing.T) {
 	dir := t.TempDir()
 	var pol strings.Builder
-	pol.WriteString("version: 1\ngroups:\n  - name: eng\n  - name: sre\nprincipals:\n")
+	pol.WriteString("version: 1\nadmins: [sre00]\ngroups:\n  - name: eng\n  - name: sre\nprincipals:\n")
 	fmt.Fprintf(&pol, "  - {id: alice, name: Alice, groups: [eng], keys: [%q]}\n", brokertest.AuthorizedKey("alice"))
 	const approvers = 20
 	for i := range approvers {
 		fmt.Fprintf(&pol, "  - {id: sre%02d, name: SRE, groups: [sre], keys: [%q]}\n", i, brokertest.AuthorizedKey(fmt.Sprintf("sre%02d", i)))
 	}
 	pol.WriteString("roles:\n  - name: prod\n    requesters: [eng]\n    approval: [{count: 2, groups: [sre]}]\n    duration: {default: 30m, max: 1h}\n    min_reason: 5\n    pending_ttl: 1h\n    jwt: {audience: [prod-api], scopes: [admin]}\n")
-	mustWrite(t, filepath.Join(dir, "policy.yaml"), pol.String())
-	mustWrite(t, filepath.Join(dir, "config.yaml"), "name: bg.race\ndata: data\npolicy: policy.yaml\n")
+	mustWrite(t, filepath.Join(dir, "config.yaml"), "name: bg.race\ndata: data\n")
 	cfg := filepath.Join(dir, "config.yaml")
+	initBroker(t, cfg, pol.String(), "sre00")
 	urls := []string{startProcess(t, "--config", cfg)}
 	urls = append(urls, startProcess(t, "--config", cfg)) // after the first has migrated and made keys
 	ctx := context.Background()

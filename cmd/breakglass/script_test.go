@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/failsmall/breakglass/hwkey"
 )
 
 // TestMain makes the test binary double as the breakglass command: testscript
@@ -89,13 +92,15 @@ func cmdStartBroker(ts *testscript.TestScript, neg bool, args []string) {
 		args = args[2:]
 	}
 	d := dataDir(filepath.Join(ts.Getenv("WORK"), "data"))
+	ts.Check(ensureDev(d, io.Discard))
 	if policyFile == "" {
-		ts.Check(ensureDev(d, io.Discard))
 		policyFile = d.policy()
 	}
+	carol, err := hwkey.LoadKeyFile(filepath.Join(d.devKeys(), "carol"))
+	ts.Check(err)
 	logFile, err := os.Create(filepath.Join(ts.Getenv("WORK"), "broker.log"))
 	ts.Check(err)
-	a, err := openApp(context.Background(), appConfig{Name: name, Data: d, PolicyFile: policyFile,
+	a, err := openApp(context.Background(), appConfig{Name: name, Data: d, Local: &localPolicy{File: policyFile, Admins: []ssh.Signer{carol}},
 		Logger: slog.New(slog.NewTextHandler(logFile, nil)), SweepEvery: 100 * time.Millisecond})
 	if err != nil {
 		logFile.Close()

@@ -13,7 +13,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/hwkey"
+	"github.com/failsmall/breakglass/offline"
 )
 
 // serveFile is the --config file.
@@ -22,8 +26,17 @@ type serveFile struct {
 	Name string `yaml:"name"`
 	Addr string `yaml:"addr"`
 	Data string `yaml:"data"`
-	// Policy is the policy file's path, relative to the config file.
+	// Policy was the unsigned policy file of earlier versions; it is
+	// refused with what to do instead.
 	Policy string `yaml:"policy"`
+	// Sources are upstreams serving signed policy bundles: http(s) URLs
+	// and file paths (relative to the config file).
+	Sources []string `yaml:"sources"`
+	// SCIM is a live directory that may only deactivate people.
+	SCIM *scimFile `yaml:"scim"`
+	// Poll is how often sources are polled; PollTimeout bounds one fetch.
+	Poll        time.Duration `yaml:"poll"`
+	PollTimeout time.Duration `yaml:"poll_timeout"`
 	// SSHCA is the SSH CA private key file, relative to the config file;
 	// SSHCAAgent uses the first key of the ssh-agent at SSH_AUTH_SOCK.
 	SSHCA      string `yaml:"ssh_ca"`
@@ -34,6 +47,17 @@ type serveFile struct {
 	// list from /v1/revocations.
 	RevocationsMaxAge time.Duration `yaml:"revocations_max_age"`
 }
+
+// scimFile configures the SCIM 2.0 directory.
+type scimFile struct {
+	// URL is the SCIM base URL (the one /Users and /Groups hang off).
+	URL string `yaml:"url"`
+	// TokenFile holds the bearer token, relative to the config file.
+	TokenFile string `yaml:"token_file"`
+}
+
+// serveFields lists the config file's fields for error messages.
+const serveFields = "name, addr, data, sources, scim, poll, poll_timeout, ssh_ca, ssh_ca_agent, witnesses and revocations_max_age"
 
 func runServe(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlags("serve")
@@ -70,9 +94,6 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		if err := ensureDev(d, c.stdout); err != nil {
 			return err
 		}
-		if cfg.Policy == "" {
-			cfg.Policy = d.policy()
-		}
 	}
 	if err := checkRevocationsMaxAge(cfg.RevocationsMaxAge); err != nil {
 		return err
@@ -84,8 +105,20 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *config, err)
 	}
-	a, err := openApp(ctx, appConfig{Name: cfg.Name, Data: d, PolicyFile: cfg.Policy, Logger: log, Witnesses: ws,
-		SSHCA: sshCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")}, RevocationsMaxAge: cfg.RevocationsMaxAge})
+	ac := appConfig{Name: cfg.Name, Data: d, Logger: log, Witnesses: ws,
+		SSHCA:             sshCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")},
+		RevocationsMaxAge: cfg.RevocationsMaxAge, Sources: cfg.Sources, PollEvery: cfg.Poll, PollTimeout: cfg.PollTimeout}
+	if err := cfg.checkUpstreams(*config, &ac); err != nil {
+		return err
+	}
+	if *dev {
+		admin, err := hwkey.LoadKeyFile(filepath.Join(d.devKeys(), "carol"))
+		if err != nil {
+			return fmt.Errorf("dev admin key: %w", err)
+		}
+		ac.Local = &localPolicy{File: d.policy(), Admins: []ssh.Signer{admin}}
+	}
+	a, err := openApp(ctx, ac)
 	if err != nil {
 		return err
 	}
@@ -114,10 +147,18 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		msg := strings.Replace(err.Error(), " in type main.serveFile", "", 1)
-		return fmt.Errorf("%s: %s (the fields are name, addr, data, policy, ssh_ca, ssh_ca_agent, witnesses and revocations_max_age)", path, msg)
+		return fmt.Errorf("%s: %s (the fields are %s)", path, msg, serveFields)
 	}
-	if f.Policy != "" && !filepath.IsAbs(f.Policy) {
-		f.Policy = filepath.Join(filepath.Dir(path), f.Policy)
+	if f.Policy != "" {
+		return fmt.Errorf("%s: policy: is no longer read: the broker runs from signed policy bundles. Sign the policy with `breakglass policy sign`, pin it once with `breakglass init`, and list where new bundles appear under sources: (see the README)", path)
+	}
+	for i, src := range f.Sources {
+		if src != "" && !strings.Contains(src, "://") && !filepath.IsAbs(src) {
+			f.Sources[i] = filepath.Join(filepath.Dir(path), src)
+		}
+	}
+	if f.SCIM != nil && f.SCIM.TokenFile != "" && !filepath.IsAbs(f.SCIM.TokenFile) {
+		f.SCIM.TokenFile = filepath.Join(filepath.Dir(path), f.SCIM.TokenFile)
 	}
 	if f.Data != "" && !filepath.IsAbs(f.Data) {
 		f.Data = filepath.Join(filepath.Dir(path), f.Data)
@@ -125,7 +166,7 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	if f.SSHCA != "" && !filepath.IsAbs(f.SSHCA) {
 		f.SSHCA = filepath.Join(filepath.Dir(path), f.SSHCA)
 	}
-	cfg.Policy, cfg.Witnesses = f.Policy, f.Witnesses
+	cfg.Witnesses, cfg.Sources, cfg.SCIM, cfg.Poll, cfg.PollTimeout = f.Witnesses, f.Sources, f.SCIM, f.Poll, f.PollTimeout
 	if !set["revocations-max-age"] && f.RevocationsMaxAge != 0 {
 		cfg.RevocationsMaxAge = f.RevocationsMaxAge
 	}
@@ -139,6 +180,39 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	}{{"name", &cfg.Name, f.Name}, {"addr", &cfg.Addr, f.Addr}, {"data", &cfg.Data, f.Data}} {
 		if !set[kv.flag] && kv.val != "" {
 			*kv.dst = kv.val
+		}
+	}
+	return nil
+}
+
+// checkUpstreams validates sources, scim and the poll settings into ac.
+func (f *serveFile) checkUpstreams(config string, ac *appConfig) error {
+	for i, src := range f.Sources {
+		if _, err := offline.NewSource(src); err != nil {
+			return fmt.Errorf("%s: sources[%d]: %w", config, i, err)
+		}
+	}
+	if f.Poll != 0 && (f.Poll < time.Second || f.Poll > 24*time.Hour) {
+		return fmt.Errorf("%s: poll: %v is outside 1s to 24h", config, f.Poll)
+	}
+	if f.PollTimeout != 0 && (f.PollTimeout < 100*time.Millisecond || f.PollTimeout > 5*time.Minute) {
+		return fmt.Errorf("%s: poll_timeout: %v is outside 100ms to 5m", config, f.PollTimeout)
+	}
+	if f.SCIM == nil {
+		return nil
+	}
+	if !strings.HasPrefix(f.SCIM.URL, "http://") && !strings.HasPrefix(f.SCIM.URL, "https://") {
+		return fmt.Errorf("%s: scim: url %q must be an http:// or https:// URL (the SCIM base, with /Users and /Groups under it)", config, f.SCIM.URL)
+	}
+	ac.SCIM = &offline.SCIMSource{URL: f.SCIM.URL}
+	if f.SCIM.TokenFile != "" {
+		tok, err := os.ReadFile(f.SCIM.TokenFile)
+		if err != nil {
+			return fmt.Errorf("%s: scim: token_file: %w", config, err)
+		}
+		ac.SCIM.Token = strings.TrimSpace(string(tok))
+		if ac.SCIM.Token == "" || strings.ContainsAny(ac.SCIM.Token, "\r\n") {
+			return fmt.Errorf("%s: scim: token_file %s must hold one line: the bearer token", config, f.SCIM.TokenFile)
 		}
 	}
 	return nil

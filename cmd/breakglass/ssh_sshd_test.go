@@ -67,7 +67,7 @@ func startSSHBroker(t *testing.T, src sshCASource) *sshBroker {
 	if err := os.WriteFile(policyFile, []byte(people+sshPolicyRoles), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(context.Background(), appConfig{Name: "breakglass-dev", Data: d, PolicyFile: policyFile, SSHCA: src})
+	a, err := openApp(context.Background(), appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, policyFile), SSHCA: src})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/failsmall/breakglass/hwkey"
+	"github.com/failsmall/breakglass/internal/brokertest"
+	"github.com/failsmall/breakglass/policy"
+)
+
+// firstBundle returns policyYAML as a first (serial 1) bundle signed by the
+// brokertest keys of admins.
+func firstBundle(t testing.TB, policyYAML string, admins ...string) []byte {
+	t.Helper()
+	var signers []ssh.Signer
+	for _, a := range admins {
+		signers = append(signers, brokertest.Signer(a))
+	}
+	raw, err := signBundle(&policy.Bundle{Serial: 1, Created: time.Now().UTC().Truncate(time.Second), Policy: []byte(policyYAML)}, signers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// initBroker pins policyYAML, signed by the brokertest keys of admins, as
+// the first bundle of the broker that config describes, with `breakglass
+// init` as an operator would.
+func initBroker(t testing.TB, config, policyYAML string, admins ...string) {
+	t.Helper()
+	file := filepath.Join(filepath.Dir(config), "first.bundle")
+	mustWriteFile(t, file, string(firstBundle(t, policyYAML, admins...)))
+	if code, out, errOut := runCLI("init", "--config", config, file); code != 0 {
+		t.Fatalf("breakglass init: exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// devLocal is the dev policy file policyFile, signed on change with the dev
+// admin carol's key in d.
+func devLocal(t testing.TB, d dataDir, policyFile string) *localPolicy {
+	t.Helper()
+	carol, err := hwkey.LoadKeyFile(filepath.Join(d.devKeys(), "carol"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &localPolicy{File: policyFile, Admins: []ssh.Signer{carol}}
+}
+
+func mustLoadKey(t testing.TB, file string) ssh.Signer {
+	t.Helper()
+	s, err := hwkey.LoadKeyFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
