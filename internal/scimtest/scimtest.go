@@ -37,6 +37,7 @@ type Server struct {
 	mu     sync.Mutex // guards the fields below
 	addr   string     // host:port, fixed for the Server's life
 	srv    *http.Server
+	served chan struct{} // closed when srv's Serve has returned
 	nextID int
 	token  string
 }
@@ -113,6 +114,9 @@ func (s *Server) Stop() {
 		return
 	}
 	s.srv.Close()
+	// The listening socket is closed for real only once Serve's Accept
+	// has returned: until then a dial could still be accepted and reset.
+	<-s.served
 	s.srv = nil
 }
 
@@ -136,8 +140,10 @@ func (s *Server) Start() {
 // serve runs an http.Server on ln; s.mu must be held or s unshared.
 func (s *Server) serve(ln net.Listener) {
 	srv := &http.Server{Handler: s.handler}
-	s.srv = srv
+	served := make(chan struct{})
+	s.srv, s.served = srv, served
 	go func() {
+		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.t.Errorf("scimtest: serve: %v", err)
 		}
