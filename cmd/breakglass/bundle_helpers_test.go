@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,9 +30,13 @@ func firstBundle(t testing.TB, policyYAML string, admins ...string) []byte {
 
 // initBroker pins policyYAML, signed by the brokertest keys of admins, as
 // the first bundle of the broker that config describes, with `breakglass
-// init` as an operator would.
+// init` as an operator would; once: the test configs keep their data in
+// data/ next to the config, and a data folder with a bundle is left alone.
 func initBroker(t testing.TB, config, policyYAML string, admins ...string) {
 	t.Helper()
+	if _, err := os.Stat(dataDir(filepath.Join(filepath.Dir(config), "data")).activeBundle()); err == nil {
+		return
+	}
 	file := filepath.Join(filepath.Dir(config), "first.bundle")
 	mustWriteFile(t, file, string(firstBundle(t, policyYAML, admins...)))
 	if code, out, errOut := runCLI("init", "--config", config, file); code != 0 {

@@ -114,13 +114,13 @@ func (a *app) loadBundle(ctx context.Context) {
 		}
 	}
 	if a.cfg.Local != nil {
-		if err := a.signLocal(ctx, active); err != nil {
-			a.cfg.Logger.Error("local policy not activated; the active bundle stays", "file", a.cfg.Local.File, "err", err)
-			if active == nil {
-				a.svc.RejectPolicy(ctx, err)
-			}
+		if lerr := a.signLocal(ctx, active); lerr != nil {
+			a.cfg.Logger.Error("local policy not activated; the active bundle stays", "file", a.cfg.Local.File, "err", lerr)
+			err = fmt.Errorf("%s: %w", filepath.Base(a.cfg.Local.File), lerr)
 		}
-		active, _, _ = a.svc.ActiveBundle()
+		if b, _, aerr := a.svc.ActiveBundle(); aerr == nil {
+			active = b
+		}
 	}
 	if active == nil {
 		if err == nil {

@@ -74,10 +74,7 @@ func NewWithSigners(t testing.TB, policyYAML, dir string, signers map[string]ssh
 		dir = t.TempDir()
 	}
 	e := &Env{Dir: dir, Clock: NewClock(Start), signers: signers}
-	text := keyRef.ReplaceAllStringFunc(policyYAML, func(m string) string {
-		pub := e.SignerFor(keyRef.FindStringSubmatch(m)[1]).PublicKey()
-		return `"` + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + `"`
-	})
+	text := e.Expand(policyYAML)
 	p, err := policy.Parse([]byte(text))
 	if err != nil {
 		t.Fatalf("test policy: %v", err)
@@ -180,4 +177,65 @@ func (e *Env) Challenge(t testing.TB, who, action, subject string) (text, sig []
 		t.Fatalf("challenge for %s %s: %v", who, action, err)
 	}
 	return text, e.Sign(t, who, text)
+}
+
+// NewPinned is New with the policy pinned as a first bundle (serial 1)
+// signed by admins, the way `breakglass init` does, instead of SetPolicy.
+// The test policy must name them as admins.
+func NewPinned(t testing.TB, policyYAML, dir string, admins ...string) *Env {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	e := &Env{Dir: dir, Clock: NewClock(Start)}
+	var err error
+	if e.DB, err = sqlite.Open(dir+"/breakglass.db", sqlite.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.DB.Close() })
+	if e.Keys, err = token.OpenKeyring(dir+"/keys", 25*time.Hour, e.Clock.Now); err != nil {
+		t.Fatal(err)
+	}
+	e.SSHCA = Signer("ssh-ca")
+	e.Svc, err = broker.New(broker.Config{Name: Name, Store: e.DB, Minter: token.Minter{Keyring: e.Keys},
+		SSHCA: token.SSHCA{Signer: e.SSHCA}, Clock: e.Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := e.Bundle(t, &policy.Bundle{Serial: 1, Created: Start.Add(-time.Hour)}, policyYAML, admins...)
+	if _, err := e.Svc.Pin(context.Background(), raw, "init"); err != nil {
+		t.Fatalf("pin the test bundle: %v", err)
+	}
+	if e.Policy, err = e.Svc.Policy(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Expand replaces every KEY(name) in policyYAML with name's authorized_keys
+// line, quoted.
+func (e *Env) Expand(policyYAML string) string {
+	return keyRef.ReplaceAllStringFunc(policyYAML, func(m string) string {
+		pub := e.SignerFor(keyRef.FindStringSubmatch(m)[1]).PublicKey()
+		return `"` + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + `"`
+	})
+}
+
+// Bundle returns a signed bundle file: b with policyYAML (KEY() expanded)
+// as its policy, followed by the signatures of signers.
+func (e *Env) Bundle(t testing.TB, b *policy.Bundle, policyYAML string, signers ...string) []byte {
+	t.Helper()
+	b.Policy = []byte(e.Expand(policyYAML))
+	out, err := b.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range signers {
+		sig, err := policy.SignBundle(b, e.SignerFor(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, sig...)
+	}
+	return out
 }
