@@ -103,8 +103,9 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 		want  string
 	}{
 		{name: "rewritten old entry",
-			sql:  []string{`UPDATE audit_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), 'audit test flow', 'audit TEST flow') AS BLOB) WHERE idx = 2`},
-			want: "entry 2 was rewritten"},
+			sql: []string{`UPDATE audit_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), 'audit test flow', 'audit TEST flow') AS BLOB)
+				WHERE idx = (SELECT min(idx) FROM audit_entries WHERE CAST(leaf AS TEXT) LIKE '%audit test flow%')`},
+			want: "was rewritten"},
 		{name: "deleted entry",
 			sql:  []string{`DELETE FROM audit_entries WHERE idx = 4`},
 			want: "entry 4 was deleted"},
