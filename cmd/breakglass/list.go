@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -123,6 +125,16 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 	} else {
 		fmt.Fprintf(c.stdout, "policy: NONE, refusing requests: %s\n", st.PolicyError)
 	}
+	if b := st.Bundle; b != nil {
+		fmt.Fprintf(c.stdout, "bundle: serial %d, created %s, age %s (last known current %s), from %s\n", b.Serial,
+			b.Created.Format(time.RFC3339), roundAge(b.AgeSeconds), b.Confirmed.Format(time.RFC3339), b.Source)
+		for _, who := range slices.Sorted(maps.Keys(b.Deactivated)) {
+			fmt.Fprintf(c.stdout, "deactivated: %s (%s)\n", who, b.Deactivated[who])
+		}
+	}
+	for _, src := range st.Sources {
+		fmt.Fprintf(c.stdout, "source %s (%s): %s\n", src.Name, src.Kind, sourceLine(src, st.Time))
+	}
 	fmt.Fprintf(c.stdout, "signing keys: %s\n", strings.Join(st.SigningKeys, ", "))
 	for _, s := range broker.States {
 		if n := st.Counts[s]; n > 0 {
@@ -137,4 +149,28 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func roundAge(seconds float64) time.Duration {
+	return time.Duration(seconds * float64(time.Second)).Truncate(time.Second)
+}
+
+// sourceLine says how an upstream is doing: its last success and age, and
+// its last error when the last poll failed.
+func sourceLine(s web.SourceJSON, now time.Time) string {
+	var out string
+	if s.LastSuccess.IsZero() {
+		out = "never succeeded"
+	} else {
+		out = fmt.Sprintf("last success %s (%s ago)", s.LastSuccess.UTC().Format(time.RFC3339), roundAge(s.AgeSeconds))
+		if s.Result != "" {
+			out += ": " + s.Result
+		}
+	}
+	if s.LastError != "" && !s.LastErrorAt.Before(s.LastSuccess) {
+		out += fmt.Sprintf("; FAILING since %s: %s", s.LastErrorAt.UTC().Format(time.RFC3339), s.LastError)
+	} else if s.LastAttempt.IsZero() {
+		out += "; not polled yet"
+	}
+	return out
 }
