@@ -56,6 +56,7 @@ var commands = map[string]command{
 	"bench":   {"load a running broker with full flows: breakglass bench --data DIR [--flows N] [--concurrency C]", runBench},
 
 	"revocations": {"fetch and cache the signed list of revoked grants: breakglass revocations --out FILE", runRevocations},
+	"policy":      {"review, sign and push signed policy bundles: breakglass policy validate|sign|push|show|diff", runPolicy},
 }
 
 // exitError carries a specific exit code.
