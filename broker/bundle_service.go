@@ -239,6 +239,31 @@ func (s *Service) LoadActive(ctx context.Context) (*StoredBundle, error) {
 		return nil, fmt.Errorf("%w: no policy bundle is pinned: run `breakglass init --data DIR BUNDLE` (or `serve --dev`)", ErrNoPolicy)
 	}
 	b := have[0]
+	restr := map[string]policy.Restriction{}
+	for src, raw := range dirs {
+		var r policy.Restriction
+		if err := json.Unmarshal(raw, &r); err != nil {
+			s.cfg.Logger.Error("stored directory restriction is unreadable; ignoring it", "source", src, "err", err)
+			continue
+		}
+		restr[src] = r
+	}
+	var prev *StoredBundle
+	if len(have) > 1 {
+		prev = have[1]
+	}
+	s.mu.Lock()
+	same := len(restr) == len(s.directories)
+	for src, r := range restr {
+		if old, ok := s.directories[src]; !ok || !sameRestriction(old, r) {
+			same = false
+		}
+	}
+	if cur := s.policy.Load(); same && cur.bundle != nil && cur.bundle.Hash == b.Hash {
+		s.mu.Unlock()
+		return b, nil
+	}
+	s.mu.Unlock()
 	sb, err := policy.ParseSignedBundle(b.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stored bundle serial %d is damaged: %v", ErrNoPolicy, b.Serial, err)
@@ -250,25 +275,9 @@ func (s *Service) LoadActive(ctx context.Context) (*StoredBundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: stored bundle serial %d: %v", ErrNoPolicy, b.Serial, err)
 	}
-	restr := map[string]policy.Restriction{}
-	for src, raw := range dirs {
-		var r policy.Restriction
-		if err := json.Unmarshal(raw, &r); err != nil {
-			s.cfg.Logger.Error("stored directory restriction is unreadable; ignoring it", "source", src, "err", err)
-			continue
-		}
-		restr[src] = r
-	}
 	s.mu.Lock()
 	s.directories = restr
 	s.mu.Unlock()
-	var prev *StoredBundle
-	if len(have) > 1 {
-		prev = have[1]
-	}
-	if cur := s.policy.Load(); cur.bundle != nil && cur.bundle.Hash == b.Hash && len(dirs) == len(s.directories) {
-		return b, nil
-	}
 	s.activate(p, b, prev)
 	return b, nil
 }
