@@ -20,7 +20,8 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 	sshCert := fs.Bool("ssh", false, "write the grant's SSH certificate beside --key/--pubkey (KEY-cert.pub) or to --out")
 	pubkey := fs.String("pubkey", "", "with --ssh: the public key the certificate is for (KEY.pub); it is written beside it")
 	receipt := fs.String("receipt", "", "write the grant's audit receipt (c2sp.org/tlog-proof) to this file")
-	pos, err := parse(fs, args, 1, 1, "ID [--out FILE] [--ssh [--pubkey KEY.pub]] [--receipt FILE]")
+	evidence := fs.String("evidence", "", "write the grant's evidence (statement, approvals, policy bundle) to this file, for `verify --evidence`; alone, it fetches nothing else (approvers and admins may too)")
+	pos, err := parse(fs, args, 1, 1, "ID [--out FILE] [--ssh [--pubkey KEY.pub]] [--receipt FILE] [--evidence FILE]")
 	if err != nil {
 		return err
 	}
@@ -44,6 +45,19 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer id.close()
+	var ev *evidenceWritten
+	if *evidence != "" {
+		if ev, err = writeEvidence(ctx, cl, pos[0], *evidence); err != nil {
+			return err
+		}
+		if *out == "" && *receipt == "" && !*sshCert {
+			if c.g.json {
+				return c.printJSON(ev)
+			}
+			fmt.Fprintln(c.stdout, ev)
+			return nil
+		}
+	}
 	cr, err := cl.CredentialsWithReceipt(ctx, pos[0])
 	if err != nil {
 		return err
@@ -57,12 +71,18 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 		if certKey == nil && c.g.key != "" && *out == "" {
 			certKey = id.signer.PublicKey()
 		}
+		if ev != nil && !c.g.json {
+			fmt.Fprintln(c.stdout, ev)
+		}
 		return c.writeCert(g, certFile, keyFile, certKey)
 	}
 	if *out != "" {
 		if err := writeSecret(*out, []byte(g.Token+"\n")); err != nil {
 			return err
 		}
+	}
+	if ev != nil && !c.g.json {
+		fmt.Fprintln(c.stdout, ev)
 	}
 	switch {
 	case c.g.json:

@@ -20,12 +20,20 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 	iss := fs.String("iss", "", "the issuer you accept (default: the broker's name from --broker; required with --jwks)")
 	skew := fs.Duration("skew", 30*time.Second, "clock skew allowed")
 	revFile := fs.String("revocations", "", "refuse grants revoked in this cached revocation list (from `breakglass revocations --out`; default with --broker: fetch the broker's)")
-	pos, err := parse(fs, args, 1, 1, "[--jwks FILE|--broker URL] [--revocations FILE] --aud AUDIENCE TOKEN|-")
+	var sf strictFlags
+	fs.BoolVar(&sf.strict, "strict", false, "recompute the grant's quorum offline: requires --evidence, --trust and --revocations")
+	fs.StringVar(&sf.evidence, "evidence", "", "check the grant's evidence (from `breakglass token ID --evidence FILE`) under the admins of --trust")
+	fs.StringVar(&sf.trust, "trust", "", "the signed policy bundle you pinned: its admins, admin_quorum of them, must have signed the evidence's bundle")
+	fs.Uint64Var(&sf.minSequence, "min-sequence", 0, "refuse a revocation list numbered below this one (the highest you have seen)")
+	pos, err := parse(fs, args, 1, 1, "[--jwks FILE|--broker URL] [--revocations FILE] [--strict] [--evidence FILE --trust BUNDLE] --aud AUDIENCE TOKEN|-")
 	if err != nil {
 		return err
 	}
 	if *aud == "" {
 		return errUsage("--aud is required: name the audience your service accepts (the role's jwt audience)")
+	}
+	if err := sf.check(*revFile, *jwksFile == ""); err != nil {
+		return err
 	}
 	raw, err := readToken(c, pos[0])
 	if err != nil {
@@ -59,22 +67,42 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 			*iss = st.Broker
 		}
 	}
-	claims, err := token.Verify(raw, jwks, token.VerifyOptions{Issuer: *iss, Audience: *aud, Leeway: *skew})
+	opts := token.VerifyOptions{Issuer: *iss, Audience: *aud, Leeway: *skew}
+	claims, err := token.Verify(raw, jwks, opts)
 	if err != nil {
 		return &exitError{1, fmt.Errorf("token is NOT valid: %w", err)}
 	}
-	if err := checkRevoked(ctx, cl, *revFile, jwks, *iss, claims.ID); err != nil {
+	if !sf.wanted() {
+		if err := checkRevoked(ctx, cl, *revFile, jwks, *iss, claims.ID); err != nil {
+			return err
+		}
+		if c.g.json {
+			return c.printJSON(claims)
+		}
+		printClaims(c, claims)
+		return nil
+	}
+	res, approvals, err := verifyStrict(ctx, cl, &sf, *revFile, raw, opts, jwks)
+	if err != nil {
 		return err
 	}
 	if c.g.json {
-		return c.printJSON(claims)
+		return c.printJSON(newStrictJSON(res))
 	}
+	printClaims(c, res.Claims)
+	for _, l := range strictLines(res, approvals) {
+		fmt.Fprintln(c.stdout, l)
+	}
+	return nil
+}
+
+// printClaims prints what a relying party needs of a valid token.
+func printClaims(c *cli, claims *token.Claims) {
 	fmt.Fprintf(c.stdout, "token is valid: grant %s, role %s for %s\n", claims.ID, claims.Role, claims.Subject)
 	fmt.Fprintf(c.stdout, "issuer: %s\naudience: %s\nscopes: %s\nincident: %s\nrequest: %s\napprovers: %s\npolicy: %s\nissued: %s\nexpires: %s\n",
 		claims.Issuer, strings.Join(claims.Audience, ", "), strings.Join(claims.Scopes, " "), dash(claims.Incident),
 		claims.RequestID, strings.Join(claims.Approvers, ", "), claims.PolicyHash,
 		claims.IssuedAt.UTC().Format(time.RFC3339), claims.Expiry.UTC().Format(time.RFC3339))
-	return nil
 }
 
 // readToken reads a token from a file, from stdin ("-"), or takes it as given.
