@@ -63,7 +63,9 @@ func TestBundles(t *testing.T) {
 
 func TestDirectories(t *testing.T) {
 	db := newDB(t)
-	mustUpdate(t, db, func(tx broker.Tx) error { return tx.SetDirectory("scim", json.RawMessage(`{"disabled":{"bob":"x"}}`), t0) })
+	mustUpdate(t, db, func(tx broker.Tx) error {
+		return tx.SetDirectory("scim", json.RawMessage(`{"disabled":{"bob":"x"}}`), t0)
+	})
 	mustUpdate(t, db, func(tx broker.Tx) error { return tx.SetDirectory("scim", json.RawMessage(`{}`), t0) })
 	if err := db.Update(t.Context(), func(tx broker.Tx) error { return tx.SetDirectory("scim", json.RawMessage(`{`), t0) }); !errors.Is(err, broker.ErrInvalid) {
 		t.Fatalf("bad JSON = %v", err)
