@@ -53,7 +53,8 @@ func runPolicySign(ctx context.Context, c *cli, args []string) error {
 	if in.p == nil {
 		return in.invalid()
 	}
-	b, sigs := (*policy.Bundle)(nil), []byte(nil)
+	var b *policy.Bundle
+	var sigs []byte // the signatures b has already
 	if in.signed != nil {
 		b, sigs = in.signed.Bundle, in.signed.Encode()[len(in.signed.Raw):]
 	} else if b, err = c.newBundle(ctx, f, in.yaml); err != nil {
