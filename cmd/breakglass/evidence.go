@@ -190,7 +190,7 @@ func strictError(err error, f *strictFlags, revFile string) error {
 		{offline.ErrEvidenceMismatch, "valid", "is " + f.evidence + " the evidence of this token's request? breakglass token ID --evidence FILE"},
 		{offline.ErrUntrustedBundle, "valid", "the grant was judged under a bundle the admins of " + f.trust + " did not sign; if they rotated, pin their newer bundle"},
 		{offline.ErrMissingApprovals, "valid", "the broker granted it without approvals"},
-		{offline.ErrForgedApproval, "valid", "an approval in " + f.evidence + " does not verify with the key the bundle enrolled"},
+		{offline.ErrForgedApproval, "valid", "an approval in " + f.evidence + " is not a valid signature by a key the bundle enrolled"},
 		{offline.ErrNotEligible, "valid", "an approval in " + f.evidence + " comes from someone the bundle does not let approve this request"},
 		{offline.ErrQuorumShort, "valid", "the approvals in " + f.evidence + " do not add up to the role's quorum"},
 		{offline.ErrBadEvidence, "accepted", "fetch it again: breakglass token ID --evidence " + f.evidence},

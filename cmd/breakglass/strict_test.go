@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/hwkey"
+	"github.com/failsmall/breakglass/offline"
+	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/token"
+	"github.com/failsmall/breakglass/web"
+)
+
+// strictFixture is a dev broker with one grant of dev-admin to alice,
+// approved by bob and carol, and what a relying party caches to verify it
+// strictly: the token, its evidence, the JWKS, a revocation list and the
+// broker's active bundle as the pinned one.
+type strictFixture struct {
+	a                          *app
+	dir                        string
+	keys                       dataDir // holds dev-keys/{alice,bob,carol}
+	id                         string  // the request
+	tok, ev, jwks, list, trust string  // files
+	evidence                   *offline.Evidence
+	alice, bob, carol          ssh.Signer
+	bobApproval, carolApproval offline.Approval
+	bundleHash                 string
+}
+
+func newStrictFixture(t *testing.T) *strictFixture {
+	t.Helper()
+	dir := t.TempDir()
+	d := dataDir(filepath.Join(dir, "data"))
+	if err := ensureDev(d, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a, err := openApp(context.Background(), appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.policy())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	f := &strictFixture{a: a, dir: dir, keys: d,
+		tok: filepath.Join(dir, "tok.jwt"), ev: filepath.Join(dir, "ev.json"), jwks: filepath.Join(dir, "jwks.json"),
+		list: filepath.Join(dir, "list.jws"), trust: filepath.Join(dir, "trusted.bundle"),
+		alice: mustLoadKey(t, filepath.Join(d.devKeys(), "alice")), bob: mustLoadKey(t, filepath.Join(d.devKeys(), "bob")),
+		carol: mustLoadKey(t, filepath.Join(d.devKeys(), "carol"))}
+	out := f.mustRun(t, "request", "--key", f.key("alice"), "--role", "dev-admin", "--reason", "strict test: recompute the quorum", "--quiet")
+	f.id = strings.TrimSpace(out)
+	f.mustRun(t, "approve", "--key", f.key("bob"), "--yes", f.id)
+	f.mustRun(t, "approve", "--key", f.key("carol"), "--yes", f.id)
+	f.mustRun(t, "token", "--key", f.key("alice"), "--out", f.tok, "--evidence", f.ev, f.id)
+	f.mustRun(t, "revocations", "--out", f.list)
+	f.fetchJWKS(t)
+	bundle, err := os.ReadFile(d.activeBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWriteFile(t, f.trust, string(bundle))
+	f.evidence = mustReadEvidence(t, f.ev)
+	f.bobApproval = f.approvalBy(t, f.bob)
+	f.carolApproval = f.approvalBy(t, f.carol)
+	sb, err := policy.ParseSignedBundle([]byte(f.evidence.Bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.bundleHash = sb.Hash
+	return f
+}
+
+func (f *strictFixture) key(who string) string { return filepath.Join(f.keys.devKeys(), who) }
+
+// mustRun runs the CLI against the broker and returns its stdout.
+func (f *strictFixture) mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append([]string{args[0], "--broker", f.a.URL()}, args[1:]...)
+	code, out, errOut := runCLI(args...)
+	if code != 0 {
+		t.Fatalf("breakglass %s: exit %d: %s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func (f *strictFixture) fetchJWKS(t *testing.T) {
+	t.Helper()
+	cl, err := web.NewClient(f.a.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := cl.JWKS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWriteFile(t, f.jwks, string(data))
+}
+
+// verify runs `verify --strict` offline with the fixture's files, each
+// replaced by the one given in files ("evidence", "list", "trust").
+func (f *strictFixture) verify(files map[string]string) (code int, stdout, stderr string) {
+	get := func(name, def string) string {
+		if v, ok := files[name]; ok {
+			return v
+		}
+		return def
+	}
+	return runCLI("verify", "--strict", "--jwks", f.jwks, "--iss", "breakglass-dev", "--aud", "breakglass-dev",
+		"--revocations", get("list", f.list), "--evidence", get("evidence", f.ev), "--trust", get("trust", f.trust), f.tok)
+}
+
+// approvalBy returns the fixture evidence's approval signed by s.
+func (f *strictFixture) approvalBy(t *testing.T, s ssh.Signer) offline.Approval {
+	t.Helper()
+	for _, a := range f.evidence.Approvals {
+		sig, err := hwkey.ParseSignature([]byte(a.Signature))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(sig.PublicKey.Marshal(), s.PublicKey().Marshal()) {
+			return a
+		}
+	}
+	t.Fatalf("the evidence holds no approval by %s", ssh.FingerprintSHA256(s.PublicKey()))
+	return offline.Approval{}
+}
+
+// signedApproval is s's approval signature over message, as the evidence
+// carries it for statement.
+func signedApproval(t *testing.T, s ssh.Signer, statement, message string) offline.Approval {
+	t.Helper()
+	sig, err := hwkey.Sign(s, hwkey.Namespace, []byte(message))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offline.Approval{Statement: statement, Signature: string(sig.Armor())}
+}
+
+func mustReadEvidence(t *testing.T, file string) *offline.Evidence {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := offline.ParseEvidence(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// writeEvidenceFile writes the fixture's evidence with its approvals
+// replaced by approvals.
+func (f *strictFixture) writeEvidenceFile(t *testing.T, name string, approvals ...offline.Approval) string {
+	t.Helper()
+	e := *f.evidence
+	e.Approvals = approvals
+	data, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(f.dir, name)
+	mustWriteFile(t, path, string(data))
+	return path
+}
+
+// writeList writes a revocation list signed by signer.
+func (f *strictFixture) writeList(t *testing.T, name string, signer offline.JWSSigner, l broker.RevocationList) string {
+	t.Helper()
+	jws, err := offline.RevocationPublisher{Signer: signer}.SignRevocations(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(f.dir, name)
+	mustWriteFile(t, path, jws+"\n")
+	return path
+}
+
+// writeBobTrust writes a signed bundle of the dev policy whose only admin
+// is bob, signed by bob: the trust of a relying party that pinned another
+// broker's admins.
+func (f *strictFixture) writeBobTrust(t *testing.T) string {
+	t.Helper()
+	pol, err := os.ReadFile(f.keys.policy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Replace(pol, []byte("admins: [carol]"), []byte("admins: [bob]"), 1)
+	if bytes.Equal(other, pol) {
+		t.Fatal("the dev policy has no line admins: [carol]")
+	}
+	raw, err := signBundle(&policy.Bundle{Serial: 1, Created: time.Now().UTC().Truncate(time.Second), Policy: other}, []ssh.Signer{f.bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(f.dir, "bob.bundle")
+	mustWriteFile(t, path, string(raw))
+	return path
+}
+
+// TestStrictVerify: strict verification accepts the grant's own evidence and
+// refuses each way the evidence or the cached material can be wrong, with
+// its own message and exit 1, printing no claims.
+func TestStrictVerify(t *testing.T) {
+	f := newStrictFixture(t)
+	statement := f.evidence.Statement
+	stranger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	strangerSigner, err := ssh.NewSignerFromKey(stranger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	otherKeys, err := token.OpenKeyring(filepath.Join(f.dir, "other-keys"), time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, stale := f.ev, filepath.Join(f.dir, "stale.jws")
+
+	for _, tc := range []struct {
+		name  string
+		files func(t *testing.T) map[string]string
+		want  string // a regexp the whole stderr line must match
+	}{
+		{"quorum short: bob's approval removed", func(t *testing.T) map[string]string {
+			return map[string]string{"evidence": f.writeEvidenceFile(t, "short.json", f.carolApproval)}
+		}, `token is NOT valid: approvals do not meet the quorum for role dev-admin: approvals from \[carol\], still missing 1 more from \[sre\] \(the approvals in \S+short.json do not add up to the role's quorum\)`},
+		{"forged: bob's signature over another statement", func(t *testing.T) map[string]string {
+			forged := signedApproval(t, f.bob, statement, strings.Replace(statement, "reason: strict test", "reason: other test", 1))
+			return map[string]string{"evidence": f.writeEvidenceFile(t, "forged.json", forged, f.carolApproval)}
+		}, `token is NOT valid: forged approval signature: approval 1 by bob: .+ \(an approval in \S+forged.json is not a valid signature by a key the bundle enrolled\)`},
+		{"forged: signed by a key nobody enrolled", func(t *testing.T) map[string]string {
+			return map[string]string{"evidence": f.writeEvidenceFile(t, "stranger.json", f.bobApproval, signedApproval(t, strangerSigner, statement, statement))}
+		}, `token is NOT valid: forged approval signature: approval 2 is signed by a key no principal of the policy bundle enrolled \(an approval in \S+stranger.json is not a valid signature by a key the bundle enrolled\)`},
+		{"not eligible: the requester approves", func(t *testing.T) map[string]string {
+			self := signedApproval(t, f.alice, statement, statement)
+			return map[string]string{"evidence": f.writeEvidenceFile(t, "self.json", f.bobApproval, f.carolApproval, self)}
+		}, `token is NOT valid: approver not eligible under the policy bundle: approval 3: .*alice.* \(an approval in \S+self.json comes from someone the bundle does not let approve this request\)`},
+		{"no approvals", func(t *testing.T) map[string]string {
+			return map[string]string{"evidence": f.writeEvidenceFile(t, "none.json")}
+		}, `token is NOT valid: evidence holds no approvals: the grant of request ` + f.id + ` carries no approval signatures \(the broker granted it without approvals\)`},
+		{"bundle not signed by the trusted admins", func(t *testing.T) map[string]string {
+			return map[string]string{"trust": f.writeBobTrust(t)}
+		}, `token is NOT valid: evidence policy bundle is not signed by the trusted admins: .* \(the grant was judged under a bundle the admins of \S+bob.bundle did not sign; if they rotated, pin their newer bundle\)`},
+		{"revocation list older than its max age", func(t *testing.T) map[string]string {
+			f.writeList(t, "stale.jws", f.a.keys, broker.RevocationList{Issuer: "breakglass-dev", Sequence: 1,
+				Issued: now.Add(-2 * time.Hour), MaxAge: time.Hour, Revoked: []string{}})
+			return map[string]string{"list": stale}
+		}, `token is NOT accepted: revocation list too old: list 1 issued \S+ with max age 1h0m0s expired at ` + now.Add(-time.Hour).Format(time.RFC3339) +
+			`, now is \S+ \(fetch a fresh one: breakglass revocations --out ` + regexp.QuoteMeta(stale) + `\)`},
+		{"revocation list signed by another key", func(t *testing.T) map[string]string {
+			return map[string]string{"list": f.writeList(t, "other.jws", otherKeys, broker.RevocationList{Issuer: "breakglass-dev",
+				Sequence: 9, Issued: now, MaxAge: time.Hour, Revoked: []string{}})}
+		}, `token is NOT accepted: invalid revocation list: .*kid .* is not in the jwks \(fetch it again: breakglass revocations --out \S+other.jws\)`},
+		{"evidence missing", func(t *testing.T) map[string]string {
+			return map[string]string{"evidence": filepath.Join(f.dir, "missing.json")}
+		}, `read --evidence: open \S+missing.json: no such file or directory`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := f.verify(tc.files(t))
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stderr: %s", code, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			if re := regexp.MustCompile(`^breakglass verify: ` + tc.want + "\n$"); !re.MatchString(errOut) {
+				t.Errorf("stderr:\n%s\nwant it to match:\n%s", errOut, re)
+			}
+		})
+	}
+	// The fixture's own files still verify: the failures above came from
+	// what each case changed.
+	t.Run("the grant's own evidence", func(t *testing.T) {
+		code, out, errOut := f.verify(map[string]string{"evidence": ev})
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		want := "strict: quorum recomputed from 2 approvals by [bob carol] under bundle serial 1 (" + f.bundleHash + ")\n"
+		if !strings.HasSuffix(out, want) {
+			t.Errorf("stdout:\n%s\nwant it to end with %q", out, want)
+		}
+	})
+}
+
+// TestStrictTokenEvidenceFile: the evidence file token --evidence writes is
+// public (0644), parses, and holds exactly the approvals the grant counted
+// under the broker's active bundle.
+func TestStrictTokenEvidenceFile(t *testing.T) {
+	f := newStrictFixture(t)
+	fi, err := os.Stat(f.ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o644 {
+		t.Errorf("mode %v, want 0644", got)
+	}
+	if got := len(f.evidence.Approvals); got != 2 {
+		t.Errorf("%d approvals, want 2 (bob's and carol's)", got)
+	}
+	active, err := os.ReadFile(f.keys.activeBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.evidence.Bundle != string(active) {
+		t.Errorf("the evidence's bundle is not the broker's active bundle")
+	}
+	// Fetched again over an existing file, by carol, an approver and admin:
+	// the same bytes, replaced atomically.
+	mustWriteFile(t, filepath.Join(f.dir, "ev2.json"), "old")
+	out := f.mustRun(t, "token", "--key", f.key("carol"), "--evidence", filepath.Join(f.dir, "ev2.json"), f.id)
+	want := "wrote the evidence of request " + f.id + " (2 approvals, policy bundle serial 1 " + f.bundleHash + ") to " + filepath.Join(f.dir, "ev2.json") + "\n"
+	if out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
+	a, b := mustReadFile(t, f.ev), mustReadFile(t, filepath.Join(f.dir, "ev2.json"))
+	if a != b {
+		t.Errorf("carol's evidence differs from alice's:\n%s\n%s", a, b)
+	}
+}
+
+func mustReadFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
