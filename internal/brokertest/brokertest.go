@@ -74,25 +74,12 @@ func NewWithSigners(t testing.TB, policyYAML, dir string, signers map[string]ssh
 		dir = t.TempDir()
 	}
 	e := &Env{Dir: dir, Clock: NewClock(Start), signers: signers}
-	text := e.Expand(policyYAML)
-	p, err := policy.Parse([]byte(text))
+	p, err := policy.Parse([]byte(e.Expand(policyYAML)))
 	if err != nil {
 		t.Fatalf("test policy: %v", err)
 	}
 	e.Policy = p
-	if e.DB, err = sqlite.Open(dir+"/breakglass.db", sqlite.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.DB.Close() })
-	if e.Keys, err = token.OpenKeyring(dir+"/keys", 25*time.Hour, e.Clock.Now); err != nil {
-		t.Fatal(err)
-	}
-	e.SSHCA = Signer("ssh-ca")
-	e.Svc, err = broker.New(broker.Config{Name: Name, Store: e.DB, Minter: token.Minter{Keyring: e.Keys},
-		SSHCA: token.SSHCA{Signer: e.SSHCA}, Clock: e.Clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.open(t)
 	if err := e.Svc.SetPolicy(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
@@ -188,12 +175,27 @@ func NewPinned(t testing.TB, policyYAML, dir string, admins ...string) *Env {
 		dir = t.TempDir()
 	}
 	e := &Env{Dir: dir, Clock: NewClock(Start)}
+	e.open(t)
+	raw := e.Bundle(t, &policy.Bundle{Serial: 1, Created: Start.Add(-time.Hour)}, policyYAML, admins...)
+	if _, err := e.Svc.Pin(context.Background(), raw, "init"); err != nil {
+		t.Fatalf("pin the test bundle: %v", err)
+	}
 	var err error
-	if e.DB, err = sqlite.Open(dir+"/breakglass.db", sqlite.Options{}); err != nil {
+	if e.Policy, err = e.Svc.Policy(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// open opens e's store, keyring and Service, with no policy yet.
+func (e *Env) open(t testing.TB) {
+	t.Helper()
+	var err error
+	if e.DB, err = sqlite.Open(e.Dir+"/breakglass.db", sqlite.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.DB.Close() })
-	if e.Keys, err = token.OpenKeyring(dir+"/keys", 25*time.Hour, e.Clock.Now); err != nil {
+	if e.Keys, err = token.OpenKeyring(e.Dir+"/keys", 25*time.Hour, e.Clock.Now); err != nil {
 		t.Fatal(err)
 	}
 	e.SSHCA = Signer("ssh-ca")
@@ -202,14 +204,6 @@ func NewPinned(t testing.TB, policyYAML, dir string, admins ...string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := e.Bundle(t, &policy.Bundle{Serial: 1, Created: Start.Add(-time.Hour)}, policyYAML, admins...)
-	if _, err := e.Svc.Pin(context.Background(), raw, "init"); err != nil {
-		t.Fatalf("pin the test bundle: %v", err)
-	}
-	if e.Policy, err = e.Svc.Policy(); err != nil {
-		t.Fatal(err)
-	}
-	return e
 }
 
 // Expand replaces every KEY(name) in policyYAML with name's authorized_keys
