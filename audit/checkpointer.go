@@ -110,7 +110,11 @@ func NewCheckpointer(ctx context.Context, cfg CheckpointerConfig) (*Checkpointer
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+		// No proxy from the environment: the broker connects to the
+		// witnesses it is configured with and to nothing else.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	}
 	if cfg.MinInterval <= 0 {
 		cfg.MinInterval = DefaultMinInterval
