@@ -56,7 +56,7 @@ type CheckpointerConfig struct {
 	File      string
 	Witnesses []WitnessConfig
 	Logger    *slog.Logger
-	HTTP      *http.Client // for witnesses; nil means a client with a 10s timeout
+	HTTP      *http.Client // for witnesses; nil means a client with a 10s timeout and no proxy
 	// MinInterval spaces the checkpoints the background loop signs or
 	// publishes (file write, witness pushes), so that their fsyncs don't
 	// compete with every commit; zero means DefaultMinInterval. Sync, as
