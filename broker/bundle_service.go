@@ -134,24 +134,42 @@ func (s *Service) insertBundle(tx Tx, b, prev *StoredBundle, signers []string, n
 	return err
 }
 
+// MaxRejectionAudits bounds how many bundle rejections of one source are
+// audited per minute. Pushing needs no session (a bundle carries its own
+// authority), so without a bound anyone could fill the audit log with
+// rejected garbage; rejections past it are logged, not audited.
+const MaxRejectionAudits = 10
+
 // reject audits a rejected bundle, once per (source, bundle hash or error
-// text), and returns the error to give the caller.
+// text) and at most MaxRejectionAudits per source per minute, and returns
+// the error to give the caller.
 func (s *Service) reject(ctx context.Context, source, hash string, serial uint64, reason error) error {
 	err := fmt.Errorf("%w: %w", ErrBundleRejected, reason)
 	key := source + "\x00" + hash
 	if hash == "" {
 		key += reason.Error()
 	}
+	minute := s.cfg.Clock.Now().Truncate(time.Minute)
+	rate := fmt.Sprintf("rate\x00%s\x00%d", source, minute.Unix())
 	s.mu.Lock()
 	seen := s.rejected[key]
-	if !seen {
+	limited := s.rejectCount[rate] >= MaxRejectionAudits
+	if !seen && !limited {
 		if len(s.rejected) > 1000 {
 			clear(s.rejected)
 		}
+		if len(s.rejectCount) > 1000 {
+			clear(s.rejectCount)
+		}
 		s.rejected[key] = true
+		s.rejectCount[rate]++
 	}
 	s.mu.Unlock()
 	if seen {
+		return err
+	}
+	if limited {
+		s.cfg.Logger.Warn("policy bundle rejected (not audited: too many rejections from this source this minute)", "source", source, "hash", hash, "err", reason)
 		return err
 	}
 	if aerr := s.update(ctx, func(tx Tx, now time.Time) error {

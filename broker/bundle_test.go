@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +278,34 @@ func TestDirectoryDeactivation(t *testing.T) {
 	}
 	if _, ok := p.Principal("mallory"); !ok || p.InGroup("mallory", "sre") {
 		t.Fatal("lifting changed more than the restriction")
+	}
+}
+
+// TestRejectionAuditsAreBounded: pushing needs no session, so a flood of
+// distinct garbage is audited at most MaxRejectionAudits times a minute
+// per source, and every offer is still refused.
+func TestRejectionAuditsAreBounded(t *testing.T) {
+	e := newBundleEnv(t)
+	ctx := context.Background()
+	before := auditSize(t, e)
+	for i := range 3 * broker.MaxRejectionAudits {
+		junk := []byte(fmt.Sprintf("junk %d\n", i))
+		if _, err := e.Svc.Activate(ctx, junk, "push"); !errors.Is(err, policy.ErrBundleMalformed) {
+			t.Fatalf("offer %d = %v", i, err)
+		}
+	}
+	if got := auditSize(t, e) - before; got != broker.MaxRejectionAudits {
+		t.Fatalf("%d rejections audited in a minute, want %d", got, broker.MaxRejectionAudits)
+	}
+	// Another source has its own allowance, and the next minute a new one.
+	if _, err := e.Svc.Activate(ctx, []byte("junk\n"), "https://policy.example/b"); err == nil {
+		t.Fatal("junk accepted")
+	}
+	e.Clock.Advance(time.Minute)
+	if _, err := e.Svc.Activate(ctx, []byte("more junk\n"), "push"); err == nil {
+		t.Fatal("junk accepted")
+	}
+	if got := auditSize(t, e) - before; got != broker.MaxRejectionAudits+2 {
+		t.Fatalf("%d rejections audited, want %d", got, broker.MaxRejectionAudits+2)
 	}
 }

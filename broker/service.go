@@ -68,6 +68,7 @@ type Service struct {
 
 	mu          sync.Mutex                    // serialises changes of policy
 	rejected    map[string]bool               // bundles whose rejection was audited
+	rejectCount map[string]int                // rejections audited per source and minute
 	directories map[string]policy.Restriction // what each directory source takes away
 }
 
@@ -107,7 +108,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RevocationsMaxAge <= 0 {
 		cfg.RevocationsMaxAge = DefaultRevocationsMaxAge
 	}
-	s := &Service{cfg: cfg, rejected: map[string]bool{}, directories: map[string]policy.Restriction{}}
+	s := &Service{cfg: cfg, rejected: map[string]bool{}, rejectCount: map[string]int{}, directories: map[string]policy.Restriction{}}
 	s.policy.Store(&policyState{err: ErrNoPolicy})
 	return s, nil
 }
