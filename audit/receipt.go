@@ -25,7 +25,11 @@ type Receipt struct {
 	Index      int64            // leaf index of the entry
 	Proof      tlog.RecordProof // inclusion proof in the checkpoint's tree
 	Checkpoint []byte           // signed note
-	Extra      []byte           // optional, NOT authenticated: never trust it
+	// Extra is optional and NOT authenticated by itself. The broker's
+	// credential receipts carry the proven entry's canonical bytes (the
+	// leaf) here; passing those bytes to Verify as the leaf authenticates
+	// them, since the leaf hash must match the proof.
+	Extra []byte
 }
 
 // ReceiptHeader is the first line of an encoded receipt.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/failsmall/breakglass/policy"
 	"github.com/failsmall/breakglass/token"
 )
@@ -32,6 +34,19 @@ type Material struct {
 	TrustedAdmins *policy.Policy
 	AdminQuorum   int
 
+	// Receipt is the c2sp.org/tlog-proof receipt of the grant's
+	// grant.issued audit entry (from `breakglass token ID --receipt`),
+	// carrying the entry as its extra; nil for none. Optional, even in
+	// strict mode; when given it is checked and LogKey is required.
+	Receipt []byte
+	// LogKey is the broker's audit log key (the note verifier key in
+	// audit-key.pub of its data folder).
+	LogKey note.Verifier
+	// Witnesses are the witness keys, and WitnessQuorum how many distinct
+	// of them must have cosigned the receipt's checkpoint; 0 for none.
+	Witnesses     note.Verifiers
+	WitnessQuorum int
+
 	// Strict requires the evidence, the trusted admins and a revocation
 	// list, and recomputes the quorum. Outside strict mode a revocation
 	// list or evidence is checked when given.
@@ -53,6 +68,8 @@ type Result struct {
 	Bundle *policy.BundleInfo
 	// Revocations is the list checked; nil when none was.
 	Revocations *RevocationList
+	// Receipt is what the audit receipt proved; nil when none was checked.
+	Receipt *ReceiptResult
 }
 
 // VerifyCredential verifies jwt with m and returns what it proves. It
@@ -64,7 +81,13 @@ type Result struct {
 //     sequence, and that the token's jti is not in it (ErrBadRevocations,
 //     ErrRevocationsExpired, ErrRevocationsRollback, ErrRevoked);
 //  4. the evidence when given: see the errors in errors.go, from
-//     ErrBadEvidence to ErrQuorumShort.
+//     ErrBadEvidence to ErrQuorumShort;
+//  5. the audit receipt when given: LogKey is given (ErrNoLogKey), it
+//     parses and carries its entry (ErrBadReceipt), its checkpoint is
+//     signed by LogKey and includes the entry (ErrReceiptUnverified),
+//     WitnessQuorum witnesses cosigned it (ErrWitnessQuorum), and the entry
+//     is the grant.issued entry of the credential's grant, request, role,
+//     requester, incident, approvers and policy (ErrReceiptMismatch).
 //
 // No claims are returned with an error.
 func VerifyCredential(jwt string, m Material) (*Result, error) {
@@ -93,6 +116,11 @@ func VerifyCredential(jwt string, m Material) (*Result, error) {
 			return nil, fmt.Errorf("%w: evidence was given but no admins to authenticate its policy bundle", ErrNoTrust)
 		}
 		if res.Approvers, res.Bundle, err = checkEvidence(m.Evidence, claims, m.TrustedAdmins, m.AdminQuorum); err != nil {
+			return nil, err
+		}
+	}
+	if m.Receipt != nil {
+		if res.Receipt, err = m.checkReceipt(claims); err != nil {
 			return nil, err
 		}
 	}

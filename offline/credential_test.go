@@ -16,7 +16,8 @@ import (
 var offlineErrors = []error{offline.ErrNoEvidence, offline.ErrNoRevocations, offline.ErrNoTrust, offline.ErrBadEvidence,
 	offline.ErrEvidenceMismatch, offline.ErrUntrustedBundle, offline.ErrMissingApprovals, offline.ErrForgedApproval,
 	offline.ErrNotEligible, offline.ErrQuorumShort, offline.ErrRevoked, offline.ErrBadRevocations,
-	offline.ErrRevocationsExpired, offline.ErrRevocationsRollback}
+	offline.ErrRevocationsExpired, offline.ErrRevocationsRollback, offline.ErrNoLogKey, offline.ErrBadReceipt,
+	offline.ErrReceiptUnverified, offline.ErrWitnessQuorum, offline.ErrReceiptMismatch}
 
 // checkOnly fails t unless err wraps want and no other offline sentinel.
 func checkOnly(t *testing.T, err, want error) {

@@ -41,4 +41,19 @@ var (
 	// ErrRevocationsRollback: the revocation list's sequence is lower than
 	// one the relying party has already seen.
 	ErrRevocationsRollback = errors.New("revocation list older than one already seen")
+	// ErrNoLogKey: an audit receipt was given without the log key to
+	// verify it.
+	ErrNoLogKey = errors.New("no audit log key")
+	// ErrBadReceipt: the audit receipt is malformed, carries no entry, or
+	// its entry does not parse.
+	ErrBadReceipt = errors.New("malformed audit receipt")
+	// ErrReceiptUnverified: the receipt's checkpoint is not signed by the
+	// log key, or its proof does not include its entry (a tampered leaf).
+	ErrReceiptUnverified = errors.New("audit receipt does not verify")
+	// ErrWitnessQuorum: fewer witnesses than the quorum cosigned the
+	// receipt's checkpoint.
+	ErrWitnessQuorum = errors.New("audit checkpoint lacks witness cosignatures")
+	// ErrReceiptMismatch: the receipt proves an entry other than the
+	// grant.issued entry of this credential's grant.
+	ErrReceiptMismatch = errors.New("audit receipt is for another grant")
 )

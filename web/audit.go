@@ -31,7 +31,8 @@ type AuditLog interface {
 	ProveInclusion(ctx context.Context, index, size int64) (tlog.RecordProof, error)
 	ProveConsistency(ctx context.Context, oldSize, newSize int64) (tlog.TreeProof, error)
 	// GrantReceipt returns the c2sp.org/tlog-proof receipt of the entry
-	// that issued grant id, in the newest checkpoint.
+	// that issued grant id, in the newest checkpoint, with the entry's
+	// canonical bytes as the receipt's extra.
 	GrantReceipt(ctx context.Context, grantID string) ([]byte, error)
 }
 

@@ -145,11 +145,20 @@ func (l *auditLog) ProveConsistency(ctx context.Context, oldSize, newSize int64)
 }
 
 // GrantReceipt proves the grant.issued entry of grant id in the newest
-// checkpoint, signing one first if none covers it yet.
+// checkpoint, signing one first if none covers it yet. The receipt's extra
+// carries the entry's canonical bytes, the leaf, so a relying party can
+// check offline that the proven entry issued its credential.
 func (l *auditLog) GrantReceipt(ctx context.Context, id string) ([]byte, error) {
 	idx, err := l.db.AuditIndex(ctx, broker.EventGrantIssued, id)
 	if err != nil {
 		return nil, err
+	}
+	var leaf []byte
+	if err := l.db.AuditEntries(ctx, idx, idx+1, func(_ int64, b []byte) error { leaf = b; return nil }); err != nil {
+		return nil, err
+	}
+	if len(leaf) == 0 {
+		return nil, fmt.Errorf("audit entry %d (grant.issued of %s) is missing", idx, id)
 	}
 	signed, cp := l.cp.Latest()
 	if signed == nil || cp.Size <= idx {
@@ -161,7 +170,7 @@ func (l *auditLog) GrantReceipt(ctx context.Context, id string) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	r := audit.Receipt{Index: idx, Proof: p, Checkpoint: signed}
+	r := audit.Receipt{Index: idx, Proof: p, Checkpoint: signed, Extra: leaf}
 	return r.Marshal(), nil
 }
 
