@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/policy"
 	"github.com/failsmall/breakglass/token"
@@ -66,12 +69,15 @@ type strictFlags struct {
 	strict          bool
 	evidence, trust string
 	minSequence     uint64
+	receipt, logKey string
+	witnesses       multiFlag
+	witnessQuorum   int
 }
 
 // wanted reports whether verification goes through offline.VerifyCredential
 // rather than the token and revocation checks alone.
 func (f *strictFlags) wanted() bool {
-	return f.strict || f.evidence != "" || f.trust != "" || f.minSequence > 0
+	return f.strict || f.evidence != "" || f.trust != "" || f.minSequence > 0 || f.receipt != ""
 }
 
 // check returns the usage error for flags that cannot work together;
@@ -97,8 +103,54 @@ func (f *strictFlags) check(revFile string, online bool) error {
 		return errUsage("--evidence needs --trust BUNDLE: the signed policy bundle whose admins you trust to sign the broker's bundles")
 	case f.minSequence > 0 && revFile == "" && !online:
 		return errUsage("--min-sequence applies to a revocation list: give --revocations FILE too")
+	case f.receipt != "" && f.logKey == "":
+		return errUsage("--receipt needs --log-key FILE: the broker's audit log key (audit-key.pub in its data folder)")
+	case f.receipt == "" && (f.logKey != "" || len(f.witnesses) > 0 || f.witnessQuorum != 0):
+		return errUsage("--log-key, --witness and --witness-quorum check an audit receipt: give --receipt FILE too (breakglass token ID --receipt FILE)")
+	case f.witnessQuorum < 0 || f.witnessQuorum > len(f.witnesses):
+		return errUsage("--witness-quorum %d: give at least that many --witness keys", f.witnessQuorum)
 	}
 	return nil
+}
+
+// receiptMaterial reads the audit receipt, the log key and the witness
+// keys of f into m.
+func (f *strictFlags) receiptMaterial(m *offline.Material) error {
+	var err error
+	if m.Receipt, err = os.ReadFile(f.receipt); err != nil {
+		return fmt.Errorf("read --receipt: %w", err)
+	}
+	if m.LogKey, err = parseVerifier(f.logKey); err != nil {
+		return fmt.Errorf("--log-key: %w (want the broker's audit-key.pub)", err)
+	}
+	var ws []note.Verifier
+	for _, k := range f.witnesses {
+		v, err := parseCosignatureVerifier(k)
+		if err != nil {
+			return fmt.Errorf("--witness %s: %w (want a witness's cosignature key, as `breakglass witness serve` prints)", k, err)
+		}
+		ws = append(ws, v)
+	}
+	if len(ws) > 0 {
+		m.Witnesses, m.WitnessQuorum = note.VerifierList(ws...), f.witnessQuorum
+		if m.WitnessQuorum == 0 {
+			m.WitnessQuorum = len(ws)
+		}
+	}
+	return nil
+}
+
+// parseCosignatureVerifier reads a cosignature/v1 verifier key given
+// inline or as a file.
+func parseCosignatureVerifier(s string) (*audit.CosignatureVerifier, error) {
+	if v, err := audit.NewCosignatureVerifier(strings.TrimSpace(s)); err == nil {
+		return v, nil
+	}
+	b, err := os.ReadFile(s)
+	if err != nil {
+		return nil, err
+	}
+	return audit.NewCosignatureVerifier(strings.TrimSpace(string(b)))
 }
 
 // trustedAdmins reads the signed bundle the relying party pinned: its
@@ -154,6 +206,11 @@ func verifyStrict(ctx context.Context, cl *web.Client, f *strictFlags, revFile, 
 		}
 		m.AdminQuorum = m.TrustedAdmins.AdminQuorum
 	}
+	if f.receipt != "" {
+		if err := f.receiptMaterial(&m); err != nil {
+			return nil, 0, err
+		}
+	}
 	switch {
 	case revFile != "":
 		data, err := os.ReadFile(revFile)
@@ -200,6 +257,11 @@ func strictError(err error, f *strictFlags, revFile string) error {
 		{offline.ErrNoEvidence, "accepted", "give --evidence FILE"},
 		{offline.ErrNoTrust, "accepted", "give --trust BUNDLE"},
 		{offline.ErrNoRevocations, "accepted", "give --revocations FILE"},
+		{offline.ErrReceiptMismatch, "valid", "is " + f.receipt + " the receipt of this token's grant? breakglass token ID --receipt FILE"},
+		{offline.ErrReceiptUnverified, "valid", "is " + f.logKey + " this broker's audit-key.pub? if so, the receipt was tampered with: fetch it again: breakglass token ID --receipt FILE"},
+		{offline.ErrWitnessQuorum, "accepted", "the receipt's checkpoint is not cosigned by enough of your witnesses yet: fetch it again later: breakglass token ID --receipt FILE"},
+		{offline.ErrBadReceipt, "accepted", "fetch it again: breakglass token ID --receipt " + f.receipt},
+		{offline.ErrNoLogKey, "accepted", "give --log-key FILE"},
 	} {
 		if !errors.Is(err, h.sentinel) {
 			continue
@@ -228,6 +290,13 @@ func strictLines(res *offline.Result, e int) []string {
 		lines = append(lines, fmt.Sprintf("%s: quorum recomputed from %d approvals by [%s] under bundle serial %d (%s)",
 			what, e, strings.Join(res.Approvers, " "), res.Bundle.Serial, res.Bundle.Hash))
 	}
+	if r := res.Receipt; r != nil {
+		l := fmt.Sprintf("audit: %s entry %d included in checkpoint of size %d signed by %s", audit.TypeGrantIssued, r.Index, r.Size, r.Origin)
+		if len(r.Witnesses) > 0 {
+			l += fmt.Sprintf(", cosigned by %d witnesses [%s]", len(r.Witnesses), strings.Join(r.Witnesses, " "))
+		}
+		lines = append(lines, l)
+	}
 	return lines
 }
 
@@ -239,6 +308,14 @@ type strictJSON struct {
 	Approvers   []string            `json:"approvers,omitempty"`
 	Bundle      *policy.BundleInfo  `json:"bundle,omitempty"`
 	Revocations *revocationListJSON `json:"revocations,omitempty"`
+	Receipt     *receiptJSON        `json:"audit_receipt,omitempty"`
+}
+
+type receiptJSON struct {
+	Index     int64    `json:"index"`
+	Size      int64    `json:"checkpoint_size"`
+	Log       string   `json:"log"`
+	Witnesses []string `json:"witnesses,omitempty"`
 }
 
 type revocationListJSON struct {
@@ -252,6 +329,9 @@ func newStrictJSON(res *offline.Result) strictJSON {
 	out := strictJSON{Claims: res.Claims, Strict: res.Strict, Approvers: res.Approvers, Bundle: res.Bundle}
 	if l := res.Revocations; l != nil {
 		out.Revocations = &revocationListJSON{Issuer: l.Issuer, Sequence: l.Sequence, Issued: l.Issued, Expires: l.Expires()}
+	}
+	if r := res.Receipt; r != nil {
+		out.Receipt = &receiptJSON{Index: r.Index, Size: r.Size, Log: r.Origin, Witnesses: r.Witnesses}
 	}
 	return out
 }

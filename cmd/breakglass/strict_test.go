@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/hwkey"
 	"github.com/failsmall/breakglass/offline"
@@ -336,4 +337,92 @@ func mustReadFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// TestStrictVerifyReceipt: verify --receipt --log-key accepts the receipt
+// `token --receipt` wrote and refuses one without its entry, with a
+// tampered entry, under another log key, or short of a witness quorum.
+func TestStrictVerifyReceipt(t *testing.T) {
+	f := newStrictFixture(t)
+	receipt := filepath.Join(f.dir, "receipt.proof")
+	f.mustRun(t, "token", "--key", f.key("alice"), "--out", f.tok, "--receipt", receipt, f.id)
+	good, err := audit.ParseReceipt([]byte(mustReadFile(t, receipt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.ParseEntry(good.Extra); err != nil {
+		t.Fatalf("the receipt's extra is not an audit entry: %v", err)
+	}
+	writeReceipt := func(name string, edit func(r *audit.Receipt)) string {
+		r, err := audit.ParseReceipt([]byte(mustReadFile(t, receipt)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(r)
+		path := filepath.Join(f.dir, name)
+		mustWriteFile(t, path, string(r.Marshal()))
+		return path
+	}
+	_, otherVkey, err := audit.NewKeyFromSeed("breakglass-dev", bytes.Repeat([]byte{9}, ed25519.SeedSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey := filepath.Join(f.dir, "other-audit-key.pub")
+	mustWriteFile(t, otherKey, otherVkey+"\n")
+	witnessKey, err := audit.CosignatureVerifierKey("witness.example/w1", ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, ed25519.SeedSize)).Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logKey := f.keys.auditPub()
+	verify := func(extra ...string) (int, string, string) {
+		args := []string{"verify", "--strict", "--jwks", f.jwks, "--iss", "breakglass-dev", "--aud", "breakglass-dev",
+			"--revocations", f.list, "--evidence", f.ev, "--trust", f.trust}
+		return runCLI(append(append(args, extra...), f.tok)...)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // a regexp the whole stderr line must match
+	}{
+		{"no entry in the receipt", []string{"--receipt", writeReceipt("old.proof", func(r *audit.Receipt) { r.Extra = nil }), "--log-key", logKey},
+			`token is NOT accepted: malformed audit receipt: it does not carry its audit entry \(a receipt from an older broker\): fetch it again with ` +
+				"`breakglass token ID --receipt FILE` from a current broker" + ` \(fetch it again: breakglass token ID --receipt \S+old.proof\)`},
+		{"tampered entry", []string{"--receipt", writeReceipt("tampered.proof", func(r *audit.Receipt) {
+			r.Extra = bytes.Replace(r.Extra, []byte(`"bob"`), []byte(`"eve"`), 1)
+		}), "--log-key", logKey},
+			`token is NOT valid: audit receipt does not verify: its entry is not at index \d+ of the checkpoint of size \d+: .* \(is \S+audit-key.pub this broker's audit-key.pub\? .*\)`},
+		{"another log key", []string{"--receipt", receipt, "--log-key", otherKey},
+			`token is NOT valid: audit receipt does not verify: its checkpoint is not signed by log key breakglass-dev: .* \(is \S+other-audit-key.pub this broker's audit-key.pub\? .*\)`},
+		{"witness quorum unmet", []string{"--receipt", receipt, "--log-key", logKey, "--witness", witnessKey},
+			`token is NOT accepted: audit checkpoint lacks witness cosignatures: 0 of the given witnesses cosigned the receipt's checkpoint, want 1 \(.*\)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := verify(tc.args...)
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stderr: %s", code, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			if re := regexp.MustCompile(`^breakglass verify: ` + tc.want + "\n$"); !re.MatchString(errOut) {
+				t.Errorf("stderr:\n%s\nwant it to match:\n%s", errOut, re)
+			}
+		})
+	}
+	t.Run("usage", func(t *testing.T) {
+		code, _, errOut := verify("--receipt", receipt, "--log-key", logKey, "--witness", witnessKey, "--witness-quorum", "2")
+		if want := "breakglass verify: --witness-quorum 2: give at least that many --witness keys\n"; code != 2 || errOut != want {
+			t.Errorf("exit %d, stderr %q; want exit 2, %q", code, errOut, want)
+		}
+	})
+	t.Run("the grant's own receipt", func(t *testing.T) {
+		code, out, errOut := verify("--receipt", receipt, "--log-key", logKey)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		want := regexp.MustCompile(`\naudit: grant.issued entry \d+ included in checkpoint of size \d+ signed by breakglass-dev\n$`)
+		if !want.MatchString(out) {
+			t.Errorf("stdout:\n%s\nwant it to match %s", out, want)
+		}
+	})
 }

@@ -25,7 +25,11 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&sf.evidence, "evidence", "", "check the grant's evidence (from `breakglass token ID --evidence FILE`) under the admins of --trust")
 	fs.StringVar(&sf.trust, "trust", "", "the signed policy bundle you pinned: its admins, admin_quorum of them, must have signed the evidence's bundle")
 	fs.Uint64Var(&sf.minSequence, "min-sequence", 0, "refuse a revocation list numbered below this one (the highest you have seen)")
-	pos, err := parse(fs, args, 1, 1, "[--jwks FILE|--broker URL] [--revocations FILE] [--strict] [--evidence FILE --trust BUNDLE] --aud AUDIENCE TOKEN|-")
+	fs.StringVar(&sf.receipt, "receipt", "", "check the grant's audit receipt (from `breakglass token ID --receipt FILE`): its grant.issued entry is in the broker's log; requires --log-key")
+	fs.StringVar(&sf.logKey, "log-key", "", "the broker's audit log key: the file audit-key.pub of its data folder, or the key itself")
+	fs.Var(&sf.witnesses, "witness", "a witness's cosignature key (its witness-key.pub), or a file holding it; --witness-quorum of them must have cosigned the receipt's checkpoint (repeatable)")
+	fs.IntVar(&sf.witnessQuorum, "witness-quorum", 0, "how many of the --witness keys must have cosigned the receipt's checkpoint (default: all of them)")
+	pos, err := parse(fs, args, 1, 1, "[--jwks FILE|--broker URL] [--revocations FILE] [--strict] [--evidence FILE --trust BUNDLE] [--receipt FILE --log-key FILE [--witness KEY... [--witness-quorum N]]] --aud AUDIENCE TOKEN|-")
 	if err != nil {
 		return err
 	}
