@@ -81,23 +81,7 @@ func TestQuorum(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := policy.Quorum(p, c.role, c.requester, c.approvers)
-			if got.Met != c.met {
-				t.Errorf("Met = %v, want %v (result %+v)", got.Met, c.met, got)
-			}
-			if !slices.Equal(got.Missing, c.missing) {
-				t.Errorf("Missing = %q, want %q", got.Missing, c.missing)
-			}
-			if c.assigned != nil && fmt.Sprint(got.Assigned) != fmt.Sprint(c.assigned) {
-				t.Errorf("Assigned = %v, want %v", got.Assigned, c.assigned)
-			}
-			if len(got.Ignored) != len(c.ignored) {
-				t.Errorf("Ignored = %v, want %v", got.Ignored, c.ignored)
-			}
-			for id, want := range c.ignored {
-				if !errors.Is(got.Ignored[id], want) {
-					t.Errorf("Ignored[%s] = %v, want %v", id, got.Ignored[id], want)
-				}
-			}
+			checkQuorum(t, got, c.met, c.missing, c.assigned, c.ignored)
 			if _, self := got.Assigned[c.requester]; self {
 				t.Errorf("the requester %s was assigned", c.requester)
 			}
@@ -311,23 +295,7 @@ func TestQuorumWith(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := policy.QuorumWith(p, c.role, c.requester, c.approvers, c.extra)
-			if got.Met != c.met {
-				t.Errorf("Met = %v, want %v (result %+v)", got.Met, c.met, got)
-			}
-			if !slices.Equal(got.Missing, c.missing) {
-				t.Errorf("Missing = %q, want %q", got.Missing, c.missing)
-			}
-			if c.assigned != nil && fmt.Sprint(got.Assigned) != fmt.Sprint(c.assigned) {
-				t.Errorf("Assigned = %v, want %v", got.Assigned, c.assigned)
-			}
-			if len(got.Ignored) != len(c.ignored) {
-				t.Errorf("Ignored = %v, want %v", got.Ignored, c.ignored)
-			}
-			for id, want := range c.ignored {
-				if !errors.Is(got.Ignored[id], want) {
-					t.Errorf("Ignored[%s] = %v, want %v", id, got.Ignored[id], want)
-				}
-			}
+			checkQuorum(t, got, c.met, c.missing, c.assigned, c.ignored)
 			if got.Met && len(got.Assigned) != countSlots(p, c.role)+max(c.extra, 0) {
 				t.Errorf("met with %d approvers assigned (%v), want one per slot", len(got.Assigned), got.Assigned)
 			}
@@ -342,4 +310,27 @@ func countSlots(t *policy.Policy, role string) int {
 		n += cl.Count
 	}
 	return n
+}
+
+// checkQuorum compares a QuorumResult with what a case expects; a nil
+// assigned is not checked.
+func checkQuorum(t *testing.T, got policy.QuorumResult, met bool, missing []string, assigned map[string]int, ignored map[string]error) {
+	t.Helper()
+	if got.Met != met {
+		t.Errorf("Met = %v, want %v (result %+v)", got.Met, met, got)
+	}
+	if !slices.Equal(got.Missing, missing) {
+		t.Errorf("Missing = %q, want %q", got.Missing, missing)
+	}
+	if assigned != nil && fmt.Sprint(got.Assigned) != fmt.Sprint(assigned) {
+		t.Errorf("Assigned = %v, want %v", got.Assigned, assigned)
+	}
+	if len(got.Ignored) != len(ignored) {
+		t.Errorf("Ignored = %v, want %v", got.Ignored, ignored)
+	}
+	for id, want := range ignored {
+		if !errors.Is(got.Ignored[id], want) {
+			t.Errorf("Ignored[%s] = %v, want %v", id, got.Ignored[id], want)
+		}
+	}
 }

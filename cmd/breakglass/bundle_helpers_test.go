@@ -63,3 +63,21 @@ func mustLoadKey(t testing.TB, file string) ssh.Signer {
 	}
 	return s
 }
+
+// startApp opens a broker in this process with cfg, serves it on a free
+// loopback port, checks that a policy is active, and closes it when t ends.
+func startApp(t testing.TB, cfg appConfig) *app {
+	t.Helper()
+	a, err := openApp(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.svc.Policy(); err != nil {
+		t.Fatalf("no active policy: %v", err)
+	}
+	return a
+}

@@ -140,17 +140,7 @@ func TestApprovalsThroughHardwareKeys(t *testing.T) {
 	if err := ensureDevSSHCA(d); err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(t.Context(), appConfig{Name: "bg-hw", Data: d, Local: &localPolicy{File: policyFile, Admins: []ssh.Signer{mustLoadKey(t, alice)}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	if err := a.listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.svc.Policy(); err != nil {
-		t.Fatal(err)
-	}
+	a := startApp(t, appConfig{Name: "bg-hw", Data: d, Local: &localPolicy{File: policyFile, Admins: []ssh.Signer{mustLoadKey(t, alice)}}})
 	b := &sshBroker{url: a.URL(), env: map[string]string{"BREAKGLASS_URL": a.URL(), "SSH_AUTH_SOCK": h.Socket}}
 	request := func(role string) string {
 		return strings.TrimSpace(b.cli(t, "request", "--key", alice, "--role", role, "--reason", "hardware keys", "--quiet"))

@@ -31,15 +31,7 @@ func startDevBroker(t *testing.T) *devBroker {
 	if err := ensureDev(d, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(context.Background(), appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.policy())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.listen("127.0.0.1:0"); err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	a := startApp(t, appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.policy())})
 	cl, err := web.NewClient(a.URL(), nil)
 	if err != nil {
 		t.Fatal(err)

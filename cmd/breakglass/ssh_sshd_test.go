@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,18 +66,7 @@ func startSSHBroker(t *testing.T, src sshCASource) *sshBroker {
 	if err := os.WriteFile(policyFile, []byte(people+sshPolicyRoles), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(context.Background(), appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, policyFile), SSHCA: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.listen("127.0.0.1:0"); err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	if _, err := a.svc.Policy(); err != nil {
-		t.Fatalf("ssh test policy: %v", err)
-	}
+	a := startApp(t, appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, policyFile), SSHCA: src})
 	return &sshBroker{data: d, url: a.URL(), env: map[string]string{"BREAKGLASS_URL": a.URL()}}
 }
 

@@ -46,14 +46,7 @@ func newStrictFixture(t *testing.T) *strictFixture {
 	if err := ensureDev(d, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(context.Background(), appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.policy())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	if err := a.listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	a := startApp(t, appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.policy())})
 	f := &strictFixture{a: a, dir: dir, keys: d,
 		tok: filepath.Join(dir, "tok.jwt"), ev: filepath.Join(dir, "ev.json"), jwks: filepath.Join(dir, "jwks.json"),
 		list: filepath.Join(dir, "list.jws"), trust: filepath.Join(dir, "trusted.bundle"),
@@ -269,15 +262,7 @@ func TestStrictVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := f.verify(tc.files(t))
-			if code != 1 {
-				t.Errorf("exit %d, want 1; stderr: %s", code, errOut)
-			}
-			if out != "" {
-				t.Errorf("stdout %q, want nothing", out)
-			}
-			if re := regexp.MustCompile(`^breakglass verify: ` + tc.want + "\n$"); !re.MatchString(errOut) {
-				t.Errorf("stderr:\n%s\nwant it to match:\n%s", errOut, re)
-			}
+			checkVerifyRefusal(t, code, out, errOut, tc.want)
 		})
 	}
 	// The fixture's own files still verify: the failures above came from
@@ -398,15 +383,7 @@ func TestStrictVerifyReceipt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := verify(tc.args...)
-			if code != 1 {
-				t.Errorf("exit %d, want 1; stderr: %s", code, errOut)
-			}
-			if out != "" {
-				t.Errorf("stdout %q, want nothing", out)
-			}
-			if re := regexp.MustCompile(`^breakglass verify: ` + tc.want + "\n$"); !re.MatchString(errOut) {
-				t.Errorf("stderr:\n%s\nwant it to match:\n%s", errOut, re)
-			}
+			checkVerifyRefusal(t, code, out, errOut, tc.want)
 		})
 	}
 	t.Run("usage", func(t *testing.T) {
@@ -425,4 +402,19 @@ func TestStrictVerifyReceipt(t *testing.T) {
 			t.Errorf("stdout:\n%s\nwant it to match %s", out, want)
 		}
 	})
+}
+
+// checkVerifyRefusal wants `breakglass verify` to have exited 1 with nothing
+// on stdout and exactly one stderr line matching the regexp want.
+func checkVerifyRefusal(t *testing.T, code int, out, errOut, want string) {
+	t.Helper()
+	if code != 1 {
+		t.Errorf("exit %d, want 1; stderr: %s", code, errOut)
+	}
+	if out != "" {
+		t.Errorf("stdout %q, want nothing", out)
+	}
+	if re := regexp.MustCompile(`^breakglass verify: ` + want + "\n$"); !re.MatchString(errOut) {
+		t.Errorf("stderr:\n%s\nwant it to match:\n%s", errOut, re)
+	}
 }
