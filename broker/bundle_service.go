@@ -1,13 +1,10 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/failsmall/breakglass/policy"
@@ -19,23 +16,17 @@ import (
 // and Pin when a bundle may not become active. The active bundle stays.
 var ErrBundleRejected = errors.New("policy bundle rejected")
 
+var errNotPinned = fmt.Errorf("%w: no policy bundle is pinned: run `breakglass init --data DIR BUNDLE` (or `serve --dev`)", ErrNoPolicy)
+
 // Pin activates the first bundle of a broker that has none (breakglass
 // init): its own admins must have signed it, admin_quorum of them. It fails
 // with ErrConflict once any bundle is stored.
 func (s *Service) Pin(ctx context.Context, raw []byte, source string) (*StoredBundle, error) {
-	probe, err := policy.ParseSignedBundle(raw)
+	sb, p, err := policy.PinBundle(raw, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBundleRejected, err)
 	}
-	k := 1
-	if p, err := policy.BundlePolicy(probe); err == nil {
-		k = p.AdminQuorum
-	}
-	sb, p, err := policy.PinBundle(raw, k)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBundleRejected, err)
-	}
-	signers := validSigners(sb, p)
+	signers := policy.SignerIDs(policy.CheckEachSignature(sb, p))
 	var out *StoredBundle
 	err = s.update(ctx, func(tx Tx, now time.Time) error {
 		have, err := tx.LatestBundles(1)
@@ -65,23 +56,23 @@ func (s *Service) Activate(ctx context.Context, raw []byte, source string) (*Act
 	if st.bundle == nil {
 		return nil, fmt.Errorf("%w: no policy bundle is pinned: run `breakglass init` first", ErrNoPolicy)
 	}
-	sb, err := policy.ParseSignedBundle(raw)
+	offered, err := policy.ParseSignedBundle(raw)
 	if err != nil {
 		return nil, s.reject(ctx, source, "", 0, err)
 	}
 	switch {
-	case sb.Hash == st.bundle.Hash:
-		s.confirm()
+	case offered.Hash == st.bundle.Hash:
+		s.Confirm()
 		return &Activation{Outcome: OutcomeCurrent, Bundle: st.bundle}, nil
-	case sb.Bundle.Serial < st.bundle.Serial:
+	case offered.Bundle.Serial < st.bundle.Serial:
 		return &Activation{Outcome: OutcomeOlder, Bundle: st.bundle}, nil
 	}
 	info := policy.BundleInfo{Serial: st.bundle.Serial, Hash: st.bundle.Hash, Created: st.bundle.Created}
 	sb, p, err := policy.VerifyBundle(raw, st.p, &info, st.p.AdminQuorum)
 	if err != nil {
-		return nil, s.reject(ctx, source, sb0Hash(raw), serialOf(raw), err)
+		return nil, s.reject(ctx, source, offered.Hash, offered.Bundle.Serial, err)
 	}
-	signers := validSigners(sb, st.p)
+	signers := policy.SignerIDs(policy.CheckEachSignature(sb, st.p))
 	var out *StoredBundle
 	err = s.update(ctx, func(tx Tx, now time.Time) error {
 		have, err := tx.LatestBundles(1)
@@ -100,20 +91,6 @@ func (s *Service) Activate(ctx context.Context, raw []byte, source string) (*Act
 	s.activate(p, out, st.bundle)
 	s.cfg.Logger.Info("policy bundle activated", "serial", out.Serial, "hash", out.Hash, "source", source, "signers", signers)
 	return &Activation{Outcome: OutcomeActivated, Bundle: out, Signers: signers}, nil
-}
-
-func sb0Hash(raw []byte) string {
-	if sb, err := policy.ParseSignedBundle(raw); err == nil {
-		return sb.Hash
-	}
-	return ""
-}
-
-func serialOf(raw []byte) uint64 {
-	if sb, err := policy.ParseSignedBundle(raw); err == nil {
-		return sb.Bundle.Serial
-	}
-	return 0
 }
 
 func storedFrom(sb *policy.SignedBundle, now time.Time, source string) *StoredBundle {
@@ -190,98 +167,78 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
-// validSigners lists the admins of admins whose signature on sb verifies.
-func validSigners(sb *policy.SignedBundle, admins *policy.Policy) []string {
-	var out []string
-	for _, sig := range sb.Signatures {
-		one := &policy.SignedBundle{Bundle: sb.Bundle, Raw: sb.Raw, Hash: sb.Hash, Signatures: slices.Clone(sb.Signatures[:0])}
-		one.Signatures = append(one.Signatures, sig)
-		if policy.CheckBundleSignatures(one, admins, 1) == nil {
-			if pr, _, ok := admins.PrincipalByKey(sig.PublicKey); ok && !slices.Contains(out, pr.ID) {
-				out = append(out, pr.ID)
-			}
-		}
-	}
-	return out
-}
-
 // activate makes p (from bundle b) active, with the directory restrictions
-// kept.
+// kept, then tells BundleActivated.
 func (s *Service) activate(p *policy.Policy, b, prev *StoredBundle) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.cfg.Clock.Now()
-	st := &policyState{base: p, bundle: b, previous: prev, loaded: now}
+	st := &policyState{base: p, bundle: b, previous: prev, loaded: s.cfg.Clock.Now()}
 	if old := s.policy.Load(); old.bundle != nil && old.bundle.Hash == b.Hash {
 		st.confirmed = old.confirmed
 	}
 	st.p = p.Restrict(mergeRestrictions(s.directories))
 	s.policy.Store(st)
+	s.mu.Unlock()
 	if s.cfg.BundleActivated != nil {
 		s.cfg.BundleActivated(b, prev)
 	}
 }
 
-// confirm records that an upstream served the active bundle just now.
-func (s *Service) confirm() {
+// Confirm records that an upstream served the active bundle just now,
+// which resets the bundle's age (see BundleState).
+func (s *Service) Confirm() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur := s.policy.Load()
-	st := *cur
+	st := *s.policy.Load()
 	st.confirmed = s.cfg.Clock.Now()
 	s.policy.Store(&st)
 }
-
-// Confirm records that an upstream served a bundle no newer than the active
-// one just now, which resets the bundle's age (see BundleState).
-func (s *Service) Confirm() { s.confirm() }
 
 // LoadActive activates the newest stored bundle and the stored directory
 // restrictions: the broker's cold start, which needs nothing but the local
 // store. It returns an error wrapping ErrNoPolicy when no bundle was pinned.
 func (s *Service) LoadActive(ctx context.Context) (*StoredBundle, error) {
-	var have []*StoredBundle
-	var dirs map[string]json.RawMessage
+	var b, prev *StoredBundle
+	var restr map[string]policy.Restriction
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		var err error
-		if have, err = tx.LatestBundles(2); err != nil {
+		heads, err := tx.LatestBundles(2)
+		if err != nil {
 			return err
 		}
-		dirs, err = tx.Directories()
+		if len(heads) == 0 {
+			return errNotPinned
+		}
+		if restr, err = s.storedDirectories(tx); err != nil {
+			return err
+		}
+		if s.unchanged(heads[0].Hash, restr) {
+			return nil
+		}
+		// Something changed (or this is the cold start): read the files.
+		if b, err = tx.Bundle(heads[0].Hash); err != nil {
+			return err
+		}
+		if len(heads) > 1 {
+			prev, err = tx.Bundle(heads[1].Hash)
+		}
 		return err
 	})
+	if errors.Is(err, errNotPinned) {
+		// Say so in status and refusals, unless they already say why a
+		// bundle was refused; nothing was rejected here, so nothing is
+		// audited.
+		s.mu.Lock()
+		if cur := s.policy.Load(); cur.p == nil && cur.err == ErrNoPolicy {
+			s.policy.Store(&policyState{err: err, loaded: s.cfg.Clock.Now()})
+		}
+		s.mu.Unlock()
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
-	if len(have) == 0 {
-		return nil, fmt.Errorf("%w: no policy bundle is pinned: run `breakglass init --data DIR BUNDLE` (or `serve --dev`)", ErrNoPolicy)
+	if b == nil {
+		return s.policy.Load().bundle, nil
 	}
-	b := have[0]
-	restr := map[string]policy.Restriction{}
-	for src, raw := range dirs {
-		var r policy.Restriction
-		if err := json.Unmarshal(raw, &r); err != nil {
-			s.cfg.Logger.Error("stored directory restriction is unreadable; ignoring it", "source", src, "err", err)
-			continue
-		}
-		restr[src] = r
-	}
-	var prev *StoredBundle
-	if len(have) > 1 {
-		prev = have[1]
-	}
-	s.mu.Lock()
-	same := len(restr) == len(s.directories)
-	for src, r := range restr {
-		if old, ok := s.directories[src]; !ok || !sameRestriction(old, r) {
-			same = false
-		}
-	}
-	if cur := s.policy.Load(); same && cur.bundle != nil && cur.bundle.Hash == b.Hash {
-		s.mu.Unlock()
-		return b, nil
-	}
-	s.mu.Unlock()
 	sb, err := policy.ParseSignedBundle(b.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stored bundle serial %d is damaged: %v", ErrNoPolicy, b.Serial, err)
@@ -298,6 +255,40 @@ func (s *Service) LoadActive(ctx context.Context) (*StoredBundle, error) {
 	s.mu.Unlock()
 	s.activate(p, b, prev)
 	return b, nil
+}
+
+// storedDirectories reads what every directory source takes away.
+func (s *Service) storedDirectories(tx Tx) (map[string]policy.Restriction, error) {
+	dirs, err := tx.Directories()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]policy.Restriction, len(dirs))
+	for src, raw := range dirs {
+		var r policy.Restriction
+		if err := json.Unmarshal(raw, &r); err != nil {
+			s.cfg.Logger.Error("stored directory restriction is unreadable; ignoring it", "source", src, "err", err)
+			continue
+		}
+		out[src] = r
+	}
+	return out, nil
+}
+
+// unchanged reports whether the bundle with this hash is active and restr
+// are the restrictions in force.
+func (s *Service) unchanged(hash string, restr map[string]policy.Restriction) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.policy.Load(); cur.bundle == nil || cur.bundle.Hash != hash || len(restr) != len(s.directories) {
+		return false
+	}
+	for src, r := range restr {
+		if old, ok := s.directories[src]; !ok || !sameRestriction(old, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // BasePolicy returns the active policy as signed, without what a directory
@@ -367,196 +358,3 @@ func (st *policyState) freshSince() time.Time {
 }
 
 func (st *policyState) age(now time.Time) time.Duration { return max(0, now.Sub(st.freshSince())) }
-
-// SetDirectory applies what a live directory source (SCIM) takes away:
-// people it deactivated and group memberships it removed. It can never add
-// anything (policy.Restrict). A change is stored, so it survives restarts
-// while the directory is down, and audited; the live grants of newly
-// deactivated people are revoked in the same transaction. It returns
-// whether anything changed.
-func (s *Service) SetDirectory(ctx context.Context, source string, r policy.Restriction) (bool, error) {
-	s.mu.Lock()
-	old := s.directories[source]
-	s.mu.Unlock()
-	if sameRestriction(old, r) {
-		return false, nil
-	}
-	enc, err := json.Marshal(r)
-	if err != nil {
-		return false, err
-	}
-	var newlyOff []string
-	for id := range r.Disabled {
-		if _, was := old.Disabled[id]; !was {
-			newlyOff = append(newlyOff, id)
-		}
-	}
-	slices.Sort(newlyOff)
-	var back []string
-	for id := range old.Disabled {
-		if _, still := r.Disabled[id]; !still {
-			back = append(back, id)
-		}
-	}
-	slices.Sort(back)
-	var revoked []string
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		revoked = revoked[:0]
-		if err := tx.SetDirectory(source, enc, now); err != nil {
-			return err
-		}
-		for _, id := range newlyOff {
-			gs, err := s.revokeAllOf(tx, id, "directory:"+source, now)
-			if err != nil {
-				return err
-			}
-			revoked = append(revoked, gs...)
-		}
-		_, err := tx.Append(Event{Type: EventDirectoryChanged, Time: now, Actor: "directory:" + source, Subjects: newlyOff,
-			Data: mustJSON(map[string]any{"source": source, "deactivated": r.Disabled, "removed_from": r.RemovedFrom,
-				"newly_deactivated": newlyOff, "reactivated": back, "revoked_grants": revoked})})
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	if s.directories == nil {
-		s.directories = map[string]policy.Restriction{}
-	}
-	s.directories[source] = r
-	cur := s.policy.Load()
-	if cur.base != nil {
-		st := *cur
-		st.p = cur.base.Restrict(mergeRestrictions(s.directories))
-		s.policy.Store(&st)
-	}
-	s.mu.Unlock()
-	s.cfg.Logger.Info("directory changed", "source", source, "deactivated", newlyOff, "reactivated", back, "revoked_grants", revoked)
-	return true, nil
-}
-
-// revokeAllOf revokes the live grants of principal id.
-func (s *Service) revokeAllOf(tx Tx, id, by string, now time.Time) ([]string, error) {
-	rs, err := tx.Requests(RequestFilter{State: StateIssued, Requester: id})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range rs {
-		g, err := tx.Grant(r.ID)
-		if err != nil {
-			return nil, err
-		}
-		if !g.Active(now) {
-			continue
-		}
-		if err := tx.RevokeGrant(g.ID, by, now); err != nil {
-			return nil, err
-		}
-		if err := tx.SetRequestState(r.ID, StateIssued, StateRevoked, now); err != nil {
-			return nil, err
-		}
-		if _, err := tx.Append(Event{Type: EventGrantRevoked, Time: now, Actor: by, Subjects: []string{r.ID, g.ID},
-			Data: mustJSON(map[string]string{"grant": g.ID, "reason": id + " was deactivated by the directory"})}); err != nil {
-			return nil, err
-		}
-		out = append(out, g.ID)
-	}
-	return out, nil
-}
-
-func sameRestriction(a, b policy.Restriction) bool {
-	if len(a.Disabled) != len(b.Disabled) || len(a.RemovedFrom) != len(b.RemovedFrom) {
-		return false
-	}
-	if !maps.Equal(a.Disabled, b.Disabled) {
-		return false
-	}
-	for k, v := range a.RemovedFrom {
-		w, ok := b.RemovedFrom[k]
-		if !ok || !slices.Equal(sorted(v), sorted(w)) {
-			return false
-		}
-	}
-	return true
-}
-
-func sorted(l []string) []string { l = slices.Clone(l); slices.Sort(l); return l }
-
-// mergeRestrictions is the union of what every directory source takes away.
-func mergeRestrictions(m map[string]policy.Restriction) policy.Restriction {
-	out := policy.Restriction{Disabled: map[string]string{}, RemovedFrom: map[string][]string{}}
-	for _, src := range slices.Sorted(maps.Keys(m)) {
-		r := m[src]
-		for id, why := range r.Disabled {
-			if _, ok := out.Disabled[id]; !ok {
-				out.Disabled[id] = why
-			}
-		}
-		for id, gs := range r.RemovedFrom {
-			for _, g := range gs {
-				if !slices.Contains(out.RemovedFrom[id], g) {
-					out.RemovedFrom[id] = append(out.RemovedFrom[id], g)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// Evidence is what a grant was decided on, for a relying party's strict
-// verification (package offline): the request's approval statement, the
-// approvals counted, and the signed bundle the quorum was judged under.
-type Evidence struct {
-	Statement []byte
-	Approvals []*Approval
-	Bundle    []byte
-}
-
-// Evidence returns the evidence of request id's grant to its requester, an
-// approver of it, or a policy admin.
-func (s *Service) Evidence(ctx context.Context, principal, id string) (*Evidence, error) {
-	p, err := s.Policy()
-	if err != nil {
-		return nil, err
-	}
-	out := &Evidence{}
-	err = s.cfg.Store.View(ctx, func(tx Tx) error {
-		r, err := tx.Request(id)
-		if err != nil {
-			return err
-		}
-		g, err := tx.Grant(id)
-		if err != nil {
-			if r.State == StatePending {
-				return fmt.Errorf("%w: request %s is pending", ErrCredentialsPending, id)
-			}
-			return stateError(r)
-		}
-		if principal != r.Requester && !slices.Contains(g.Approvers, principal) && !p.IsAdmin(principal) {
-			return fmt.Errorf("%w: only the requester (%s), an approver of the grant or a policy admin may fetch the evidence of request %s", ErrForbidden, r.Requester, id)
-		}
-		b, err := tx.Bundle(r.PolicyHash)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("%w: request %s was judged under policy %s, which is not a stored bundle", ErrNotFound, id, r.PolicyHash)
-		} else if err != nil {
-			return err
-		}
-		all, err := tx.Approvals(id)
-		if err != nil {
-			return err
-		}
-		for _, a := range all {
-			if a.Kind == KindApproval && slices.Contains(g.Approvers, a.Approver) {
-				out.Approvals = append(out.Approvals, a)
-			}
-		}
-		out.Statement, out.Bundle = bytes.Clone(r.Statement), b.Raw
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}

@@ -91,7 +91,8 @@ type Tx interface {
 	// Bundle returns the bundle with this hash; ErrNotFound when unknown.
 	Bundle(hash string) (*StoredBundle, error)
 	// LatestBundles returns up to n bundles, highest serial first: the
-	// active bundle, then the previous one...
+	// active bundle, then the previous one... Their Raw is not read (the
+	// broker checks for a new bundle every few seconds): Bundle reads it.
 	LatestBundles(n int) ([]*StoredBundle, error)
 	// SetDirectory stores the restriction (JSON) a live directory source
 	// applies; Directories returns them all by source.

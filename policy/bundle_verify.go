@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -100,7 +101,8 @@ func VerifyBundle(signed []byte, current *Policy, currentBundle *BundleInfo, k i
 
 // PinBundle accepts the first bundle, the one an operator pins at init: it
 // must have no previous hash and k distinct admins named in its own policy
-// must have signed it. Trust comes from the operator choosing the file.
+// must have signed it; k 0 means the policy's own admin_quorum. Trust comes
+// from the operator choosing the file.
 func PinBundle(signed []byte, k int) (*SignedBundle, *Policy, error) {
 	sb, err := ParseSignedBundle(signed)
 	if err != nil {
@@ -112,6 +114,9 @@ func PinBundle(signed []byte, k int) (*SignedBundle, *Policy, error) {
 	p, err := bundlePolicy(sb)
 	if err != nil {
 		return nil, nil, err
+	}
+	if k == 0 {
+		k = p.AdminQuorum
 	}
 	if k < 1 || k > len(p.Admins) {
 		return nil, nil, fmt.Errorf("pin bundle: admin quorum %d must be between 1 and the %d admins the bundle names", k, len(p.Admins))
@@ -164,27 +169,14 @@ func BundlePolicy(sb *SignedBundle) (*Policy, error) { return bundlePolicy(sb) }
 // *BundleQuorumError lists them.
 func CheckBundleSignatures(sb *SignedBundle, admins *Policy, k int) error {
 	e := &BundleQuorumError{K: k}
-	seen := map[string]bool{}
-	for i, sig := range sb.Signatures {
-		pr, key, ok := admins.PrincipalByKey(sig.PublicKey)
+	for i, c := range CheckEachSignature(sb, admins) {
 		switch {
-		case !ok:
-			e.NotAdmin = append(e.NotAdmin, "key "+ssh.FingerprintSHA256(sig.PublicKey))
-			continue
-		case !admins.IsAdmin(pr.ID):
-			e.NotAdmin = append(e.NotAdmin, pr.ID)
-			continue
-		case pr.Disabled:
-			e.Invalid = append(e.Invalid, fmt.Sprintf("signature %d: admin %s is disabled", i+1, pr.ID))
-			continue
-		}
-		if _, err := hwkey.Verify(sig, key.PublicKey, hwkey.PolicyNamespace, sb.Raw); err != nil {
-			e.Invalid = append(e.Invalid, fmt.Sprintf("signature %d by %s: %v", i+1, pr.ID, err))
-			continue
-		}
-		if !seen[pr.ID] {
-			seen[pr.ID] = true
-			e.Valid = append(e.Valid, pr.ID)
+		case !c.Admin:
+			e.NotAdmin = append(e.NotAdmin, c.Signer)
+		case c.Err != nil:
+			e.Invalid = append(e.Invalid, fmt.Sprintf("signature %d: %v", i+1, c.Err))
+		case !slices.Contains(e.Valid, c.Signer):
+			e.Valid = append(e.Valid, c.Signer)
 		}
 	}
 	if len(e.Valid) >= k {
@@ -192,6 +184,54 @@ func CheckBundleSignatures(sb *SignedBundle, admins *Policy, k int) error {
 	}
 	return e
 }
+
+// SignatureCheck is the verdict on one signature of a bundle.
+type SignatureCheck struct {
+	// Signer is the principal whose enrolled key made the signature, or
+	// "key SHA256:..." when the key is enrolled for nobody.
+	Signer string
+	// Admin reports whether Signer is one of the admins checked against.
+	Admin bool
+	// Err is nil when Signer is an enabled admin whose signature verifies.
+	Err error
+}
+
+// SignerIDs returns the admins whose signatures verify, once each, in
+// signature order.
+func SignerIDs(checks []SignatureCheck) []string {
+	var out []string
+	for _, c := range checks {
+		if c.Err == nil && !slices.Contains(out, c.Signer) {
+			out = append(out, c.Signer)
+		}
+	}
+	return out
+}
+
+// CheckEachSignature checks every signature of sb, in order, against the
+// admins of admins (see CheckBundleSignatures).
+func CheckEachSignature(sb *SignedBundle, admins *Policy) []SignatureCheck {
+	out := make([]SignatureCheck, len(sb.Signatures))
+	for i, sig := range sb.Signatures {
+		pr, key, ok := admins.PrincipalByKey(sig.PublicKey)
+		switch {
+		case !ok:
+			out[i] = SignatureCheck{Signer: "key " + ssh.FingerprintSHA256(sig.PublicKey), Err: errNotAdmin}
+		case !admins.IsAdmin(pr.ID):
+			out[i] = SignatureCheck{Signer: pr.ID, Err: errNotAdmin}
+		case pr.Disabled:
+			out[i] = SignatureCheck{Signer: pr.ID, Admin: true, Err: fmt.Errorf("admin %s is disabled", pr.ID)}
+		default:
+			out[i] = SignatureCheck{Signer: pr.ID, Admin: true}
+			if _, err := hwkey.Verify(sig, key.PublicKey, hwkey.PolicyNamespace, sb.Raw); err != nil {
+				out[i].Err = fmt.Errorf("%s's signature does not verify: %w", pr.ID, err)
+			}
+		}
+	}
+	return out
+}
+
+var errNotAdmin = errors.New("not an admin")
 
 // SignBundle returns signer's armored signature over the bundle's canonical
 // bytes, to append to the bundle file.

@@ -61,9 +61,10 @@ func (t *Tx) Bundle(hash string) (*broker.StoredBundle, error) {
 	return b, nil
 }
 
-// LatestBundles returns up to n bundles, highest serial first.
+// LatestBundles returns up to n bundles, highest serial first, without
+// their Raw.
 func (t *Tx) LatestBundles(n int) ([]*broker.StoredBundle, error) {
-	rows, err := t.query(`SELECT `+bundleColumns+` FROM bundles ORDER BY serial DESC LIMIT ?`, n)
+	rows, err := t.query(`SELECT hash, serial, created, NULL, activated, source FROM bundles ORDER BY serial DESC LIMIT ?`, n)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: latest bundles: %w", err)
 	}

@@ -56,6 +56,9 @@ func TestBundles(t *testing.T) {
 	if len(got) != 2 || got[0].Serial != 3 || got[1].Serial != 1 {
 		t.Fatalf("LatestBundles = %d rows, first serial %d", len(got), got[0].Serial)
 	}
+	if got[0].Raw != nil || got[0].Hash != bundleRow(3, 'b').Hash {
+		t.Fatalf("LatestBundles read the bundle file (%d bytes) or lost the hash %q", len(got[0].Raw), got[0].Hash)
+	}
 	if want := bundleRow(1, 'a'); !reflect.DeepEqual(one, want) {
 		t.Fatalf("Bundle round trip = %+v, want %+v", one, want)
 	}

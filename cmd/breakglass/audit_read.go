@@ -223,7 +223,7 @@ func (l *openedLog) receipt(ctx context.Context, i int64) (*audit.Receipt, []byt
 	if err != nil {
 		return nil, nil, err
 	}
-	return &audit.Receipt{Index: i, Proof: proof, Checkpoint: signed}, leaf, nil
+	return &audit.Receipt{Index: i, Proof: proof, Checkpoint: signed, Extra: leaf}, leaf, nil
 }
 
 // runAuditExport writes the log in the c2sp.org/tlog-tiles layout: the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -108,26 +107,29 @@ func (a *app) loadBundle(ctx context.Context) {
 	if err != nil && !errors.Is(err, broker.ErrNoPolicy) {
 		a.cfg.Logger.Error("could not read the policy bundles", "err", err)
 	}
+	// rejected is what a bundle offered here failed with; the plain absence
+	// of a bundle is no rejection and is not audited as one.
+	var rejected error
 	if active == nil && a.cfg.Pin != nil {
-		if active, err = a.svc.Pin(ctx, a.cfg.Pin, "init"); err != nil {
-			a.cfg.Logger.Error("could not pin the first policy bundle", "err", err)
+		if active, rejected = a.svc.Pin(ctx, a.cfg.Pin, "init"); rejected != nil {
+			a.cfg.Logger.Error("could not pin the first policy bundle", "err", rejected)
 		}
 	}
 	if a.cfg.Local != nil {
 		if lerr := a.signLocal(ctx, active); lerr != nil {
 			a.cfg.Logger.Error("local policy not activated; the active bundle stays", "file", a.cfg.Local.File, "err", lerr)
-			err = fmt.Errorf("%s: %w", filepath.Base(a.cfg.Local.File), lerr)
+			rejected = fmt.Errorf("%s: %w", filepath.Base(a.cfg.Local.File), lerr)
 		}
 		if b, _, aerr := a.svc.ActiveBundle(); aerr == nil {
 			active = b
 		}
 	}
 	if active == nil {
-		if err == nil {
-			err = fmt.Errorf("%w: no policy bundle is pinned", broker.ErrNoPolicy)
+		if rejected != nil {
+			a.svc.RejectPolicy(ctx, rejected)
+			err = rejected
 		}
 		a.cfg.Logger.Error("no policy bundle: the broker refuses requests until one is pinned", "err", err)
-		a.svc.RejectPolicy(ctx, err)
 		return
 	}
 	a.cfg.Logger.Info("policy bundle active", "serial", active.Serial, "hash", active.Hash, "source", active.Source)
@@ -242,16 +244,6 @@ func runInit(ctx context.Context, c *cli, args []string) error {
 	raw, err := os.ReadFile(pos[0])
 	if err != nil {
 		return fmt.Errorf("read the bundle: %w", err)
-	}
-	if _, err := os.Stat(dataDir(cfg.Data).db()); err == nil {
-		// refuse early, before opening anything, with what to do
-		if b, err := os.ReadFile(dataDir(cfg.Data).activeBundle()); err == nil {
-			if sb, err := policy.ParseSignedBundle(b); err == nil {
-				return fmt.Errorf("%s already has a pinned policy bundle (serial %d, %s): push new bundles to the running broker with `breakglass policy push`", cfg.Data, sb.Bundle.Serial, sb.Hash)
-			}
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
 	}
 	a, err := openApp(ctx, appConfig{Name: cfg.Name, Data: dataDir(cfg.Data)})
 	if err != nil {

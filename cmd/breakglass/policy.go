@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/failsmall/breakglass/hwkey"
 	"github.com/failsmall/breakglass/policy"
 	"github.com/failsmall/breakglass/web"
 )
@@ -188,24 +187,16 @@ func hashBytes(data []byte) string {
 // bundle's own policy: the admins whose signature verifies, and what is
 // wrong with the others.
 func ownSigners(sb *policy.SignedBundle, p *policy.Policy) (valid, problems []string) {
-	for i, sig := range sb.Signatures {
-		one := &policy.SignedBundle{Bundle: sb.Bundle, Raw: sb.Raw, Hash: sb.Hash, Signatures: []*hwkey.Signature{sig}}
-		err := policy.CheckBundleSignatures(one, p, 1)
-		var qe *policy.BundleQuorumError
+	checks := policy.CheckEachSignature(sb, p)
+	for i, c := range checks {
 		switch {
-		case err == nil:
-			if pr, _, ok := p.PrincipalByKey(sig.PublicKey); ok && !slices.Contains(valid, pr.ID) {
-				valid = append(valid, pr.ID)
-			}
-		case errors.As(err, &qe) && len(qe.NotAdmin) > 0:
-			problems = append(problems, fmt.Sprintf("signature %d: %s is not an admin of this policy", i+1, qe.NotAdmin[0]))
-		case errors.As(err, &qe) && len(qe.Invalid) > 0:
-			problems = append(problems, strings.Replace(qe.Invalid[0], "signature 1", fmt.Sprintf("signature %d", i+1), 1))
-		default:
-			problems = append(problems, fmt.Sprintf("signature %d: %v", i+1, err))
+		case !c.Admin:
+			problems = append(problems, fmt.Sprintf("signature %d: %s is not an admin of this policy", i+1, c.Signer))
+		case c.Err != nil:
+			problems = append(problems, fmt.Sprintf("signature %d: %v", i+1, c.Err))
 		}
 	}
-	return valid, problems
+	return policy.SignerIDs(checks), problems
 }
 
 // printBundleHeader prints a bundle's metadata and signatures.

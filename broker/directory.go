@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/failsmall/breakglass/policy"
+)
+
+// SetDirectory applies what a live directory source (SCIM) takes away:
+// people it deactivated and group memberships it removed. It can never add
+// anything (policy.Restrict). A change is stored, so it survives restarts
+// while the directory is down, and audited; the live grants of newly
+// deactivated people are revoked in the same transaction. It returns
+// whether anything changed.
+func (s *Service) SetDirectory(ctx context.Context, source string, r policy.Restriction) (bool, error) {
+	s.mu.Lock()
+	old := s.directories[source]
+	s.mu.Unlock()
+	if sameRestriction(old, r) {
+		return false, nil
+	}
+	enc, err := json.Marshal(r)
+	if err != nil {
+		return false, err
+	}
+	var newlyOff []string
+	for id := range r.Disabled {
+		if _, was := old.Disabled[id]; !was {
+			newlyOff = append(newlyOff, id)
+		}
+	}
+	slices.Sort(newlyOff)
+	var back []string
+	for id := range old.Disabled {
+		if _, still := r.Disabled[id]; !still {
+			back = append(back, id)
+		}
+	}
+	slices.Sort(back)
+	var revoked []string
+	err = s.update(ctx, func(tx Tx, now time.Time) error {
+		revoked = revoked[:0]
+		if err := tx.SetDirectory(source, enc, now); err != nil {
+			return err
+		}
+		for _, id := range newlyOff {
+			gs, err := s.revokeAllOf(tx, id, "directory:"+source, now)
+			if err != nil {
+				return err
+			}
+			revoked = append(revoked, gs...)
+		}
+		_, err := tx.Append(Event{Type: EventDirectoryChanged, Time: now, Actor: "directory:" + source, Subjects: newlyOff,
+			Data: mustJSON(map[string]any{"source": source, "deactivated": r.Disabled, "removed_from": r.RemovedFrom,
+				"newly_deactivated": newlyOff, "reactivated": back, "revoked_grants": revoked})})
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	if s.directories == nil {
+		s.directories = map[string]policy.Restriction{}
+	}
+	s.directories[source] = r
+	cur := s.policy.Load()
+	if cur.base != nil {
+		st := *cur
+		st.p = cur.base.Restrict(mergeRestrictions(s.directories))
+		s.policy.Store(&st)
+	}
+	s.mu.Unlock()
+	s.cfg.Logger.Info("directory changed", "source", source, "deactivated", newlyOff, "reactivated", back, "revoked_grants", revoked)
+	return true, nil
+}
+
+// revokeAllOf revokes the live grants of principal id.
+func (s *Service) revokeAllOf(tx Tx, id, by string, now time.Time) ([]string, error) {
+	rs, err := tx.Requests(RequestFilter{State: StateIssued, Requester: id})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rs {
+		g, err := tx.Grant(r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !g.Active(now) {
+			continue
+		}
+		if err := tx.RevokeGrant(g.ID, by, now); err != nil {
+			return nil, err
+		}
+		if err := tx.SetRequestState(r.ID, StateIssued, StateRevoked, now); err != nil {
+			return nil, err
+		}
+		if _, err := tx.Append(Event{Type: EventGrantRevoked, Time: now, Actor: by, Subjects: []string{r.ID, g.ID},
+			Data: mustJSON(map[string]string{"grant": g.ID, "reason": id + " was deactivated by the directory"})}); err != nil {
+			return nil, err
+		}
+		out = append(out, g.ID)
+	}
+	return out, nil
+}
+
+func sameRestriction(a, b policy.Restriction) bool {
+	if len(a.Disabled) != len(b.Disabled) || len(a.RemovedFrom) != len(b.RemovedFrom) {
+		return false
+	}
+	if !maps.Equal(a.Disabled, b.Disabled) {
+		return false
+	}
+	for k, v := range a.RemovedFrom {
+		w, ok := b.RemovedFrom[k]
+		if !ok || !slices.Equal(sorted(v), sorted(w)) {
+			return false
+		}
+	}
+	return true
+}
+
+func sorted(l []string) []string { l = slices.Clone(l); slices.Sort(l); return l }
+
+// mergeRestrictions is the union of what every directory source takes away.
+func mergeRestrictions(m map[string]policy.Restriction) policy.Restriction {
+	out := policy.Restriction{Disabled: map[string]string{}, RemovedFrom: map[string][]string{}}
+	for _, src := range slices.Sorted(maps.Keys(m)) {
+		r := m[src]
+		for id, why := range r.Disabled {
+			if _, ok := out.Disabled[id]; !ok {
+				out.Disabled[id] = why
+			}
+		}
+		for id, gs := range r.RemovedFrom {
+			for _, g := range gs {
+				if !slices.Contains(out.RemovedFrom[id], g) {
+					out.RemovedFrom[id] = append(out.RemovedFrom[id], g)
+				}
+			}
+		}
+	}
+	return out
+}
