@@ -49,6 +49,14 @@ func TestAPIErrors(t *testing.T) {
 	e := brokertest.New(t, racePolicy(3, 2), "")
 	ts := newServer(t, e)
 	r := e.Request(t, broker.RequestInput{Role: "prod", Requester: "alice", Reason: "api errors"})
+	// A real session, so that rows which need one are refused for what
+	// they test, not for having none.
+	ctext, csig := e.Challenge(t, "alice", broker.ActionSession, "")
+	tok, _, err := e.Svc.OpenSession(t.Context(), ctext, csig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := []string{"Authorization", "Bearer " + tok}
 	tests := []struct {
 		name, method, path, body string
 		header                   []string
@@ -66,7 +74,8 @@ func TestAPIErrors(t *testing.T) {
 		{"self approval", "POST", "/v1/requests/" + r.ID + "/approvals", mustJSON(t, map[string]string{"signature": string(brokertest.Sign(t, "alice", r.Statement))}), nil, 403, "self_approval", "own request"},
 		{"bad duration", "POST", "/v1/requests/prepare", `{"role":"prod","requester":"alice","reason":"hello world","duration":"soon"}`, nil, 400, "invalid", "duration"},
 		{"challenge for nobody", "POST", "/v1/challenges", `{"principal":"zed","action":"session"}`, nil, 403, "unknown_principal", "zed"},
-		{"bad state filter", "GET", "/v1/requests?state=bogus", "", nil, 401, "unauthenticated", ""},
+		{"bad state filter", "GET", "/v1/requests?state=bogus", "", auth, 400, "invalid", "bogus"},
+		{"bad limit", "GET", "/v1/requests?limit=0", "", auth, 400, "invalid", "limit must be 1 to 1000"},
 		{"no route", "GET", "/v1/nope", "", nil, 404, "no_route", "no such API route"},
 		{"wrong method", "DELETE", "/v1/requests", "", nil, 405, "method_not_allowed", ""},
 	}
