@@ -3,7 +3,6 @@ package broker
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -28,14 +27,23 @@ type ApprovalResult struct {
 
 // Approve records an approver's signature over request id's approval
 // statement. When the approvals then meet the role's quorum, the grant and its
-// credentials are minted in the same transaction, exactly once.
+// credentials are minted and stored with the approval, exactly once.
+//
+// Errors: ErrNoPolicy; ErrNotFound for an unknown request; ErrSignature,
+// ErrUnknownKey, ErrUserVerification, ErrSelfApproval, ErrNotEligible for a
+// signature or signer that does not count; ErrExpired (the request is
+// recorded as expired), ErrDenied, ErrCancelled, ErrRevoked,
+// ErrAlreadyIssued for a request that is no longer pending;
+// ErrPolicyChanged, ErrUnknownPrincipal when the policy moved on;
+// ErrAuditUnavailable when the store could not commit.
 func (s *Service) Approve(ctx context.Context, id string, sig []byte) (*ApprovalResult, error) {
 	p, err := s.Policy()
 	if err != nil {
 		return nil, err
 	}
-	// Signatures are checked before the write transaction, so that the
-	// single writer never waits on cryptography; statements never change.
+	// Signatures are checked before planning, and the plan is committed as
+	// a value, so the single writer never waits on cryptography;
+	// statements never change.
 	r, err := s.request(ctx, id)
 	if err != nil {
 		return nil, err
@@ -44,26 +52,38 @@ func (s *Service) Approve(ctx context.Context, id string, sig []byte) (*Approval
 	if err != nil {
 		return nil, err
 	}
-	res := &ApprovalResult{}
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		r, err := s.pending(tx, p, id, now)
-		if err != nil {
-			return err
+	var res *ApprovalResult
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		res = &ApprovalResult{}
+		var snap signing
+		if err := s.view(ctx, func(tx Tx) error { return snap.read(tx, id, who) }); err != nil {
+			return nil, err
 		}
-		a, err := s.record(tx, who, r, KindApproval, r.Statement, sig, now)
+		r, expired, err := s.pending(p, snap.request, now)
 		if err != nil {
-			return err
+			return expired, err
 		}
+		ch := new(Change)
+		a := s.record(ch, who, &snap, r, KindApproval, r.Statement, sig, now)
 		res.Request, res.Approval = r, a
-		if err := tx.InsertApproval(a); errors.Is(err, ErrDuplicate) {
+		approvals := snap.approvals
+		if snap.signed(a.Approver, KindApproval) {
 			res.Duplicate = true
-		} else if err != nil {
-			return err
-		} else if _, err := tx.Append(Event{Type: EventApprovalRecorded, Time: now, Actor: a.Approver,
-			Subjects: []string{r.ID}, Data: approvalData(a)}); err != nil {
-			return err
+		} else {
+			ch.Add(RequireApprovals{RequestID: r.ID, Count: len(approvals)}, InsertApproval{Approval: a})
+			ch.Record(Event{Type: EventApprovalRecorded, Time: now, Actor: a.Approver,
+				Subjects: []string{r.ID}, Data: approvalData(a)})
+			approvals = append(approvals[:len(approvals):len(approvals)], a)
 		}
-		return s.grantIfQuorum(tx, p, r, res, now)
+		if err := s.grantIfQuorum(ctx, ch, p, r, approvals, res, now); err != nil {
+			return nil, err
+		}
+		if res.Grant == nil && !ch.Empty() {
+			// A cancel, denial or expiry committed since the snapshot
+			// must not be followed by an approval.
+			ch.Ops = append([]Op{RequireRequestState{ID: r.ID, State: StatePending}}, ch.Ops...)
+		}
+		return ch, nil
 	})
 	if err != nil {
 		return nil, err
@@ -77,6 +97,9 @@ func (s *Service) Approve(ctx context.Context, id string, sig []byte) (*Approval
 // Deny records an eligible approver's signed denial, which ends the request.
 // text is the denial statement: the request's approval statement with kind
 // denial and the approver's reason.
+//
+// Errors: those of Approve, and ErrStatementMismatch when text is not
+// request id's approval statement turned into a denial.
 func (s *Service) Deny(ctx context.Context, id string, text, sig []byte) (*Request, error) {
 	p, err := s.Policy()
 	if err != nil {
@@ -94,33 +117,67 @@ func (s *Service) Deny(ctx context.Context, id string, text, sig []byte) (*Reque
 		return nil, err
 	}
 	var out *Request
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		r, err := s.pending(tx, p, id, now)
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		var snap signing
+		if err := s.view(ctx, func(tx Tx) error { return snap.read(tx, id, who) }); err != nil {
+			return nil, err
+		}
+		r, expired, err := s.pending(p, snap.request, now)
 		if err != nil {
-			return err
+			return expired, err
 		}
-		a, err := s.record(tx, who, r, KindDenial, text, sig, now)
-		if err != nil {
-			return err
+		if snap.signed(who.principal.ID, KindDenial) {
+			return nil, fmt.Errorf("%w: %s already denied request %s", ErrDuplicate, who.principal.ID, r.ID)
 		}
-		if err := tx.InsertApproval(a); err != nil {
-			return err
-		}
-		if err := tx.SetRequestState(r.ID, StatePending, StateDenied, now); err != nil {
-			return err
-		}
-		r.State, r.Updated, out = StateDenied, now, r
-		_, err = tx.Append(Event{Type: EventDenialRecorded, Time: now, Actor: a.Approver,
+		ch := new(Change)
+		a := s.record(ch, who, &snap, r, KindDenial, text, sig, now)
+		ch.Add(InsertApproval{Approval: a}, SetRequestState{ID: r.ID, From: StatePending, To: StateDenied, At: now})
+		ch.Record(Event{Type: EventDenialRecorded, Time: now, Actor: a.Approver,
 			Subjects: []string{r.ID}, Data: approvalData(a)})
-		return err
+		d := *r
+		d.State, d.Updated, out = StateDenied, now, &d
+		return ch, nil
 	})
 	return out, err
+}
+
+// signing is what an approval or denial is planned from.
+type signing struct {
+	request   *Request
+	approvals []*Approval
+	// counter is the highest FIDO counter stored for the signer's key.
+	counter     uint32
+	counterSeen bool
+}
+
+func (sn *signing) read(tx Tx, id string, who *signed) error {
+	var err error
+	if sn.request, err = tx.Request(id); err != nil {
+		return err
+	}
+	if sn.approvals, err = tx.Approvals(id); err != nil {
+		return err
+	}
+	if who.result.SK {
+		sn.counter, sn.counterSeen, err = tx.KeyCounter(who.key.Fingerprint)
+	}
+	return err
+}
+
+// signed reports whether approver already signed the request with kind.
+func (sn *signing) signed(approver string, kind Kind) bool {
+	for _, a := range sn.approvals {
+		if a.Approver == approver && a.Kind == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // request reads request id outside any write transaction.
 func (s *Service) request(ctx context.Context, id string) (*Request, error) {
 	var r *Request
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		r, err = tx.Request(id)
 		return err
@@ -159,29 +216,23 @@ func checkDenialText(r *Request, text []byte) error {
 	return nil
 }
 
-// pending loads request id and checks it can still be approved or denied. A
-// request past its lifetime is marked expired, committed, and refused.
-func (s *Service) pending(tx Tx, p *policy.Policy, id string, now time.Time) (*Request, error) {
-	r, err := tx.Request(id)
-	if err != nil {
-		return nil, err
-	}
+// pending checks that request r can still be approved or denied. A request
+// past its lifetime is refused with ErrExpired and expired, the change that
+// records its expiry, to commit before refusing.
+func (s *Service) pending(p *policy.Policy, r *Request, now time.Time) (_ *Request, expired *Change, _ error) {
 	if r.State == StatePending && !now.Before(r.Expires) {
-		if err := s.expire(tx, r, now); err != nil {
-			return nil, err
-		}
-		return nil, &deferredError{fmt.Errorf("%w: request %s lapsed at %s", ErrExpired, r.ID, r.Expires.Format(time.RFC3339))}
+		return nil, s.expire(new(Change), r, now), fmt.Errorf("%w: request %s lapsed at %s", ErrExpired, r.ID, r.Expires.Format(time.RFC3339))
 	}
 	if err := stateError(r); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if r.PolicyHash != p.Hash() {
-		return nil, fmt.Errorf("%w: request %s was made under %s, active is %s; the requester must request again", ErrPolicyChanged, r.ID, r.PolicyHash, p.Hash())
+		return nil, nil, fmt.Errorf("%w: request %s was made under %s, active is %s; the requester must request again", ErrPolicyChanged, r.ID, r.PolicyHash, p.Hash())
 	}
 	if pr, ok := p.Principal(r.Requester); !ok || pr.Disabled {
-		return nil, fmt.Errorf("%w: the requester %s of request %s is disabled or gone from the policy", ErrUnknownPrincipal, r.Requester, r.ID)
+		return nil, nil, fmt.Errorf("%w: the requester %s of request %s is disabled or gone from the policy", ErrUnknownPrincipal, r.Requester, r.ID)
 	}
-	return r, nil
+	return r, nil, nil
 }
 
 // stateError says why a request that is not pending can't be acted on.
@@ -220,29 +271,24 @@ func (s *Service) checkSigner(p *policy.Policy, r *Request, text, sig []byte) (*
 }
 
 // record builds the approval or denial record of a verified signature and
-// tracks the security key's counter.
-func (s *Service) record(tx Tx, who *signed, r *Request, kind Kind, text, sig []byte, now time.Time) (*Approval, error) {
+// adds to ch the security key's counter, compared with the one sn read.
+func (s *Service) record(ch *Change, who *signed, sn *signing, r *Request, kind Kind, text, sig []byte, now time.Time) *Approval {
 	a := &Approval{RequestID: r.ID, Approver: who.principal.ID, Kind: kind, Statement: text, Signature: sig,
 		KeyFingerprint: who.key.Fingerprint, KeyType: who.result.KeyType, UserPresent: who.result.UserPresent,
 		UserVerified: who.result.UserVerified, Counter: who.result.Counter, Created: now}
 	if !who.result.SK {
-		return a, nil
+		return a
 	}
-	last, seen, err := tx.KeyCounter(who.key.Fingerprint)
-	if err != nil {
-		return nil, err
-	}
-	if seen && who.result.Counter <= last {
+	if sn.counterSeen && who.result.Counter <= sn.counter {
 		a.CounterWarning = true
 		s.cfg.Logger.Warn("security key counter did not increase: cloned key, or a key without a counter",
-			"principal", who.principal.ID, "key", who.key.Fingerprint, "counter", who.result.Counter, "last", last)
+			"principal", who.principal.ID, "key", who.key.Fingerprint, "counter", who.result.Counter, "last", sn.counter)
 	}
-	if !seen || who.result.Counter > last {
-		if err := tx.SetKeyCounter(who.key.Fingerprint, who.result.Counter, now); err != nil {
-			return nil, err
-		}
+	if !sn.counterSeen || who.result.Counter > sn.counter {
+		ch.Add(SetKeyCounter{Fingerprint: who.key.Fingerprint, Counter: who.result.Counter,
+			Seen: sn.counterSeen, Last: sn.counter, At: now})
 	}
-	return a, nil
+	return a
 }
 
 func approvalData(a *Approval) []byte {

@@ -13,6 +13,10 @@ import (
 
 // NewChallenge issues a single-use challenge for principal to sign, for
 // action (ActionSession, ActionCancel, ActionRevoke) on subject.
+//
+// Errors: ErrNoPolicy; ErrUnknownPrincipal; ErrInvalid for an unknown action
+// or a subject that does not fit it; ErrAuditUnavailable when the store
+// could not commit.
 func (s *Service) NewChallenge(ctx context.Context, principal, action, subject string) ([]byte, error) {
 	p, err := s.Policy()
 	if err != nil {
@@ -40,66 +44,79 @@ func (s *Service) NewChallenge(ctx context.Context, principal, action, subject s
 	if err != nil {
 		return nil, err
 	}
-	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
-		if err := tx.DeleteExpired(now); err != nil {
-			return err
-		}
-		return tx.InsertChallenge(c)
+	err = s.write(ctx, func(time.Time) (*Change, error) {
+		return new(Change).Add(DeleteExpired{Now: now}, InsertChallenge{Challenge: c}), nil
 	})
 	return text, err
 }
 
-// answer checks sig is the challenge's principal signing text, and consumes
-// the challenge in tx so that it can't be used again.
-func (s *Service) answer(tx Tx, text, sig []byte, action string, now time.Time) (*Challenge, *signed, error) {
+// verifyAnswer checks, before any snapshot is read, that sig is the
+// challenge's principal signing text, a challenge for action at this broker.
+func (s *Service) verifyAnswer(text, sig []byte, action string) (*Challenge, error) {
 	p, err := s.Policy()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := ParseChallenge(text)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if c.Action != action || c.Broker != s.cfg.Name {
-		return nil, nil, fmt.Errorf("%w: challenge is for %s on %q, not %s here", ErrChallenge, c.Action, c.Broker, action)
+		return nil, fmt.Errorf("%w: challenge is for %s on %q, not %s here", ErrChallenge, c.Action, c.Broker, action)
 	}
 	who, err := verifySignature(p, sig, text)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if who.principal.ID != c.Principal {
-		return nil, nil, fmt.Errorf("%w: challenge for %s signed by %s's key", ErrForbidden, c.Principal, who.principal.ID)
+		return nil, fmt.Errorf("%w: challenge for %s signed by %s's key", ErrForbidden, c.Principal, who.principal.ID)
 	}
-	stored, err := tx.ConsumeChallenge(c.Nonce, now)
+	return &c, nil
+}
+
+// consume checks in a snapshot that challenge c was issued here, unused and
+// unchanged, and still open at now, and returns the operation that uses it
+// up, which fails the change if another answer used it first.
+func consume(tx Tx, c *Challenge, now time.Time) (Op, error) {
+	stored, used, err := tx.Challenge(c.Nonce)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, nil, fmt.Errorf("%w: unknown challenge; ask for a new one", ErrChallenge)
-	case errors.Is(err, ErrConflict):
-		return nil, nil, fmt.Errorf("%w: challenge already used; ask for a new one", ErrChallenge)
+		return nil, fmt.Errorf("%w: unknown challenge; ask for a new one", ErrChallenge)
 	case err != nil:
-		return nil, nil, err
+		return nil, err
+	case used:
+		return nil, fmt.Errorf("%w: challenge already used; ask for a new one", ErrChallenge)
 	}
 	if stored.Principal != c.Principal || stored.Action != c.Action || stored.Subject != c.Subject ||
 		stored.Broker != c.Broker || !stored.NotAfter.Equal(c.NotAfter) {
-		return nil, nil, fmt.Errorf("%w: challenge text differs from the one issued", ErrChallenge)
+		return nil, fmt.Errorf("%w: challenge text differs from the one issued", ErrChallenge)
 	}
 	if !now.Before(c.NotAfter) {
-		return nil, nil, fmt.Errorf("%w: challenge lapsed at %s; ask for a new one", ErrChallenge, c.NotAfter.Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: challenge lapsed at %s; ask for a new one", ErrChallenge, c.NotAfter.Format(time.RFC3339))
 	}
-	return &c, who, nil
+	return ConsumeChallenge{Nonce: c.Nonce, At: now}, nil
 }
 
 // OpenSession exchanges a signed session challenge for a bearer token for
 // reads, valid for SessionTTL.
+//
+// Errors: ErrNoPolicy; ErrInvalid, ErrChallenge for a malformed, unknown,
+// used, lapsed or foreign challenge; ErrBadSignature, ErrStatementMismatch,
+// ErrUnknownPrincipal, ErrForbidden for a signature that does not verify or
+// is not the challenge's principal's; ErrAuditUnavailable.
 func (s *Service) OpenSession(ctx context.Context, text, sig []byte) (token string, sess *Session, err error) {
+	c, err := s.verifyAnswer(text, sig, ActionSession)
+	if err != nil {
+		return "", nil, err
+	}
 	token = randomToken(32)
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		c, _, err := s.answer(tx, text, sig, ActionSession, now)
-		if err != nil {
-			return err
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		var op Op
+		if err := s.view(ctx, func(tx Tx) (err error) { op, err = consume(tx, c, now); return err }); err != nil {
+			return nil, err
 		}
 		sess = &Session{TokenHash: hashToken(token), Principal: c.Principal, Created: now, Expires: now.Add(s.cfg.SessionTTL)}
-		return tx.InsertSession(sess)
+		return new(Change).Add(op, InsertSession{Session: sess}), nil
 	})
 	if err != nil {
 		return "", nil, err
@@ -108,12 +125,14 @@ func (s *Service) OpenSession(ctx context.Context, text, sig []byte) (token stri
 }
 
 // Authenticate returns the principal of a session token.
+//
+// Errors: ErrUnauthenticated for a missing, unknown or expired session.
 func (s *Service) Authenticate(ctx context.Context, token string) (string, error) {
 	if token == "" {
 		return "", fmt.Errorf("%w: no session: sign a challenge at /v1/sessions first", ErrUnauthenticated)
 	}
 	var sess *Session
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		sess, err = tx.Session(hashToken(token))
 		return err

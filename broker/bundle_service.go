@@ -19,8 +19,11 @@ var ErrBundleRejected = errors.New("policy bundle rejected")
 var errNotPinned = fmt.Errorf("%w: no policy bundle is pinned: run `breakglass init --data DIR BUNDLE` (or `serve --dev`)", ErrNoPolicy)
 
 // Pin activates the first bundle of a broker that has none (breakglass
-// init): its own admins must have signed it, admin_quorum of them. It fails
-// with ErrConflict once any bundle is stored.
+// init): its own admins must have signed it, admin_quorum of them.
+//
+// Errors: ErrBundleRejected (wrapping the policy package's reason) for a
+// bundle that may not be pinned; ErrConflict once any bundle is stored;
+// ErrAuditUnavailable.
 func (s *Service) Pin(ctx context.Context, raw []byte, source string) (*StoredBundle, error) {
 	sb, p, err := policy.PinBundle(raw, 0)
 	if err != nil {
@@ -28,16 +31,16 @@ func (s *Service) Pin(ctx context.Context, raw []byte, source string) (*StoredBu
 	}
 	signers := policy.SignerIDs(policy.CheckEachSignature(sb, p))
 	var out *StoredBundle
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		have, err := tx.LatestBundles(1)
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		have, err := s.bundleHeads(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(have) > 0 {
-			return fmt.Errorf("%w: a policy bundle is already pinned here (serial %d, %s); push new bundles signed by its admins instead", ErrConflict, have[0].Serial, have[0].Hash)
+			return nil, fmt.Errorf("%w: a policy bundle is already pinned here (serial %d, %s); push new bundles signed by its admins instead", ErrConflict, have[0].Serial, have[0].Hash)
 		}
 		out = storedFrom(sb, now, source)
-		return s.insertBundle(tx, out, nil, signers, now)
+		return s.insertBundle(RequireBundleHead{}, out, nil, signers, now), nil
 	})
 	if err != nil {
 		return nil, err
@@ -51,6 +54,10 @@ func (s *Service) Pin(ctx context.Context, raw []byte, source string) (*StoredBu
 // it, its serial is higher, it follows the active bundle and its policy is
 // valid; otherwise the rejection is audited (once per bundle) and an error
 // wrapping ErrBundleRejected returned, and the active bundle stays.
+//
+// Errors: ErrNoPolicy when no bundle is pinned; ErrBundleRejected;
+// ErrConflict when another bundle became active while this one was
+// checked; ErrAuditUnavailable.
 func (s *Service) Activate(ctx context.Context, raw []byte, source string) (*Activation, error) {
 	st := s.policy.Load()
 	if st.bundle == nil {
@@ -74,16 +81,16 @@ func (s *Service) Activate(ctx context.Context, raw []byte, source string) (*Act
 	}
 	signers := policy.SignerIDs(policy.CheckEachSignature(sb, st.p))
 	var out *StoredBundle
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		have, err := tx.LatestBundles(1)
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		have, err := s.bundleHeads(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(have) == 0 || have[0].Hash != st.bundle.Hash {
-			return fmt.Errorf("%w: the active bundle changed while this one was checked; offer it again", ErrConflict)
+			return nil, fmt.Errorf("%w: the active bundle changed while this one was checked; offer it again", ErrConflict)
 		}
 		out = storedFrom(sb, now, source)
-		return s.insertBundle(tx, out, st.bundle, signers, now)
+		return s.insertBundle(RequireBundleHead{Hash: st.bundle.Hash}, out, st.bundle, signers, now), nil
 	})
 	if err != nil {
 		return nil, err
@@ -98,17 +105,26 @@ func storedFrom(sb *policy.SignedBundle, now time.Time, source string) *StoredBu
 		Activated: now, Source: source}
 }
 
-func (s *Service) insertBundle(tx Tx, b, prev *StoredBundle, signers []string, now time.Time) error {
-	if err := tx.InsertBundle(b); err != nil {
+// bundleHeads reads the stored bundle with the highest serial, if any.
+func (s *Service) bundleHeads(ctx context.Context) ([]*StoredBundle, error) {
+	var have []*StoredBundle
+	err := s.view(ctx, func(tx Tx) (err error) {
+		have, err = tx.LatestBundles(1)
 		return err
-	}
+	})
+	return have, err
+}
+
+// insertBundle is the change that stores b as the new head, given that the
+// head is still what head requires, and audits its activation.
+func (s *Service) insertBundle(head RequireBundleHead, b, prev *StoredBundle, signers []string, now time.Time) *Change {
 	data := map[string]any{"serial": b.Serial, "hash": b.Hash, "created": b.Created, "source": b.Source, "signers": signers}
 	subjects := []string{b.Hash}
 	if prev != nil {
 		data["previous"], data["previous_serial"] = prev.Hash, prev.Serial
 	}
-	_, err := tx.Append(Event{Type: EventPolicyActivated, Time: now, Actor: "broker", Subjects: subjects, Data: mustJSON(data)})
-	return err
+	ch := new(Change).Add(head, InsertBundle{Bundle: b})
+	return ch.Record(Event{Type: EventPolicyActivated, Time: now, Actor: "broker", Subjects: subjects, Data: mustJSON(data)})
 }
 
 // MaxRejectionAudits bounds how many bundle rejections of one source are
@@ -149,11 +165,8 @@ func (s *Service) reject(ctx context.Context, source, hash string, serial uint64
 		s.cfg.Logger.Warn("policy bundle rejected (not audited: too many rejections from this source this minute)", "source", source, "hash", hash, "err", reason)
 		return err
 	}
-	if aerr := s.update(ctx, func(tx Tx, now time.Time) error {
-		_, err := tx.Append(Event{Type: EventPolicyRejected, Time: now, Actor: "broker", Subjects: nonEmpty(hash),
-			Data: mustJSON(map[string]any{"source": source, "hash": hash, "serial": serial, "error": reason.Error()})})
-		return err
-	}); aerr != nil {
+	if aerr := s.recordOnly(ctx, Event{Type: EventPolicyRejected, Actor: "broker", Subjects: nonEmpty(hash),
+		Data: mustJSON(map[string]any{"source": source, "hash": hash, "serial": serial, "error": reason.Error()})}); aerr != nil {
 		s.cfg.Logger.Error("could not audit the bundle rejection", "err", aerr)
 	}
 	s.cfg.Logger.Warn("policy bundle rejected; the active bundle stays", "source", source, "hash", hash, "err", reason)
@@ -199,7 +212,7 @@ func (s *Service) Confirm() {
 func (s *Service) LoadActive(ctx context.Context) (*StoredBundle, error) {
 	var b, prev *StoredBundle
 	var restr map[string]policy.Restriction
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		heads, err := tx.LatestBundles(2)
 		if err != nil {
 			return err
@@ -292,7 +305,7 @@ func (s *Service) unchanged(hash string, restr map[string]policy.Restriction) bo
 }
 
 // BasePolicy returns the active policy as signed, without what a directory
-// took away; or why there is none.
+// took away; or why there is none (an error wrapping ErrNoPolicy).
 func (s *Service) BasePolicy() (*policy.Policy, error) {
 	st := s.policy.Load()
 	if st.base == nil {
@@ -311,10 +324,11 @@ func (s *Service) ActiveBundle() (active, previous *StoredBundle, err error) {
 	return st.bundle, st.previous, nil
 }
 
-// StoredBundle returns the bundle with this hash.
+// StoredBundle returns the bundle with this hash; ErrNotFound when none is
+// stored.
 func (s *Service) StoredBundle(ctx context.Context, hash string) (*StoredBundle, error) {
 	var out *StoredBundle
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		out, err = tx.Bundle(hash)
 		return err

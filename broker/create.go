@@ -28,6 +28,10 @@ const notAfterSlack = 5 * time.Minute
 // statement for the requester to sign, with a fresh request id. Prepare
 // stores nothing: the request exists once CreateRequest accepts the signed
 // statement.
+//
+// Errors: ErrNoPolicy; ErrInvalid for an unknown role, a reason, incident,
+// duration or SSH key the role refuses; ErrUnknownPrincipal; ErrForbidden
+// when the requester is disabled or may not request the role.
 func (s *Service) Prepare(ctx context.Context, in RequestInput) ([]byte, error) {
 	p, err := s.Policy()
 	if err != nil {
@@ -58,6 +62,13 @@ func (s *Service) Prepare(ctx context.Context, in RequestInput) ([]byte, error) 
 
 // CreateRequest accepts a request statement from Prepare signed by the
 // requester named in it, and stores the request as pending.
+//
+// Errors: ErrNoPolicy; ErrInvalid for a malformed statement or one that
+// does not fit this broker or the role; ErrPolicyChanged when it was
+// prepared under another policy; ErrExpired when it lapsed; ErrBadSignature,
+// ErrStatementMismatch, ErrUnknownPrincipal for a signature that does not
+// verify; ErrForbidden when another principal (or a disabled key) signed
+// it; ErrConflict when the request exists already; ErrAuditUnavailable.
 func (s *Service) CreateRequest(ctx context.Context, text, sig []byte) (*Request, error) {
 	p, err := s.Policy()
 	if err != nil {
@@ -91,16 +102,20 @@ func (s *Service) CreateRequest(ctx context.Context, text, sig []byte) (*Request
 		Incident: st.Incident, Duration: st.Duration, Created: now, Expires: st.NotAfter,
 		State: StatePending, Updated: now, PolicyHash: st.Policy, Statement: atext,
 		StatementDigest: Digest(atext), RequestStatement: text, RequestSignature: sig}
-	err = s.update(ctx, func(tx Tx, _ time.Time) error {
-		if err := tx.InsertRequest(r); err != nil {
-			if errors.Is(err, ErrConflict) {
-				return fmt.Errorf("%w: request %s already exists; prepare a new one", ErrConflict, r.ID)
-			}
+	err = s.write(ctx, func(time.Time) (*Change, error) {
+		err := s.view(ctx, func(tx Tx) error {
+			_, err := tx.Request(r.ID)
 			return err
+		})
+		switch {
+		case err == nil:
+			return nil, fmt.Errorf("%w: request %s already exists; prepare a new one", ErrConflict, r.ID)
+		case !errors.Is(err, ErrNotFound):
+			return nil, err
 		}
-		_, err := tx.Append(Event{Type: EventRequestCreated, Time: now, Actor: r.Requester,
-			Subjects: []string{r.ID}, Data: signedData(text, sig, who)})
-		return err
+		ch := new(Change).Add(InsertRequest{Request: r})
+		return ch.Record(Event{Type: EventRequestCreated, Time: now, Actor: r.Requester,
+			Subjects: []string{r.ID}, Data: signedData(text, sig, who)}), nil
 	})
 	if err != nil {
 		return nil, err

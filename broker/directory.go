@@ -16,6 +16,8 @@ import (
 // while the directory is down, and audited; the live grants of newly
 // deactivated people are revoked in the same transaction. It returns
 // whether anything changed.
+//
+// Errors: ErrAuditUnavailable when the store could not commit.
 func (s *Service) SetDirectory(ctx context.Context, source string, r policy.Restriction) (bool, error) {
 	s.mu.Lock()
 	old := s.directories[source]
@@ -42,22 +44,25 @@ func (s *Service) SetDirectory(ctx context.Context, source string, r policy.Rest
 	}
 	slices.Sort(back)
 	var revoked []string
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		revoked = revoked[:0]
-		if err := tx.SetDirectory(source, enc, now); err != nil {
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		ch := new(Change).Add(SetDirectory{Source: source, Restriction: enc, At: now})
+		var live []*Grant
+		if err := s.view(ctx, func(tx Tx) (err error) {
+			live, err = liveGrantsOf(tx, newlyOff, now)
 			return err
+		}); err != nil {
+			return nil, err
 		}
-		for _, id := range newlyOff {
-			gs, err := s.revokeAllOf(tx, id, "directory:"+source, now)
-			if err != nil {
-				return err
-			}
-			revoked = append(revoked, gs...)
+		revoked = revoked[:0]
+		for _, g := range live {
+			revokeOps(ch, g, "directory:"+source, now)
+			ch.Record(Event{Type: EventGrantRevoked, Time: now, Actor: "directory:" + source, Subjects: []string{g.RequestID, g.ID},
+				Data: mustJSON(map[string]string{"grant": g.ID, "reason": g.Requester + " was deactivated by the directory"})})
+			revoked = append(revoked, g.ID)
 		}
-		_, err := tx.Append(Event{Type: EventDirectoryChanged, Time: now, Actor: "directory:" + source, Subjects: newlyOff,
+		return ch.Record(Event{Type: EventDirectoryChanged, Time: now, Actor: "directory:" + source, Subjects: newlyOff,
 			Data: mustJSON(map[string]any{"source": source, "deactivated": r.Disabled, "removed_from": r.RemovedFrom,
-				"newly_deactivated": newlyOff, "reactivated": back, "revoked_grants": revoked})})
-		return err
+				"newly_deactivated": newlyOff, "reactivated": back, "revoked_grants": revoked})}), nil
 	})
 	if err != nil {
 		return false, err
@@ -78,32 +83,23 @@ func (s *Service) SetDirectory(ctx context.Context, source string, r policy.Rest
 	return true, nil
 }
 
-// revokeAllOf revokes the live grants of principal id.
-func (s *Service) revokeAllOf(tx Tx, id, by string, now time.Time) ([]string, error) {
-	rs, err := tx.Requests(RequestFilter{State: StateIssued, Requester: id})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range rs {
-		g, err := tx.Grant(r.ID)
+// liveGrantsOf lists the live grants of the principals ids, in order.
+func liveGrantsOf(tx Tx, ids []string, now time.Time) ([]*Grant, error) {
+	var out []*Grant
+	for _, id := range ids {
+		rs, err := tx.Requests(RequestFilter{State: StateIssued, Requester: id})
 		if err != nil {
 			return nil, err
 		}
-		if !g.Active(now) {
-			continue
+		for _, r := range rs {
+			g, err := tx.Grant(r.ID)
+			if err != nil {
+				return nil, err
+			}
+			if g.Active(now) {
+				out = append(out, g)
+			}
 		}
-		if err := tx.RevokeGrant(g.ID, by, now); err != nil {
-			return nil, err
-		}
-		if err := tx.SetRequestState(r.ID, StateIssued, StateRevoked, now); err != nil {
-			return nil, err
-		}
-		if _, err := tx.Append(Event{Type: EventGrantRevoked, Time: now, Actor: by, Subjects: []string{r.ID, g.ID},
-			Data: mustJSON(map[string]string{"grant": g.ID, "reason": id + " was deactivated by the directory"})}); err != nil {
-			return nil, err
-		}
-		out = append(out, g.ID)
 	}
 	return out, nil
 }

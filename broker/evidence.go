@@ -19,13 +19,18 @@ type Evidence struct {
 
 // Evidence returns the evidence of request id's grant to its requester, an
 // approver of it, or a policy admin.
+//
+// Errors: ErrNoPolicy; ErrNotFound for an unknown request, or one judged
+// under a policy that is not a stored bundle; ErrCredentialsPending while
+// it is pending; ErrExpired, ErrDenied, ErrCancelled for a request that
+// ended without a grant; ErrForbidden for anyone else.
 func (s *Service) Evidence(ctx context.Context, principal, id string) (*Evidence, error) {
 	p, err := s.Policy()
 	if err != nil {
 		return nil, err
 	}
 	out := &Evidence{}
-	err = s.cfg.Store.View(ctx, func(tx Tx) error {
+	err = s.view(ctx, func(tx Tx) error {
 		r, err := tx.Request(id)
 		if err != nil {
 			return err

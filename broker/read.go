@@ -13,10 +13,11 @@ type RequestView struct {
 	Grant     *Grant
 }
 
-// Get returns request id as any authenticated principal may see it.
+// Get returns request id as any authenticated principal may see it;
+// ErrNotFound for an unknown request.
 func (s *Service) Get(ctx context.Context, id string) (*RequestView, error) {
 	v := &RequestView{}
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		if v.Request, err = tx.Request(id); err != nil {
 			return err
@@ -39,13 +40,14 @@ func (s *Service) Get(ctx context.Context, id string) (*RequestView, error) {
 	return v, nil
 }
 
-// List returns requests matching f, newest first.
+// List returns requests matching f, newest first, at most 1000. It returns
+// only the store's errors.
 func (s *Service) List(ctx context.Context, f RequestFilter) ([]*Request, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 1000
 	}
 	var out []*Request
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		out, err = tx.Requests(f)
 		return err
@@ -65,7 +67,7 @@ type Status struct {
 }
 
 // Status reports the active policy and counts by state. It needs nothing
-// but the local store.
+// but the local store, and returns only its errors.
 func (s *Service) Status(ctx context.Context) (*Status, error) {
 	st := s.policy.Load()
 	now := s.cfg.Clock.Now()
@@ -75,7 +77,7 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 	} else if st.err != nil {
 		out.PolicyError = st.err.Error()
 	}
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		out.Counts, err = tx.CountByState()
 		return err

@@ -47,7 +47,7 @@ func (s *Service) Revocations(ctx context.Context) (string, *RevocationList, err
 	}
 	now := s.cfg.Clock.Now().UTC().Truncate(time.Second)
 	l := &RevocationList{Issuer: s.cfg.Name, Issued: now, MaxAge: s.cfg.RevocationsMaxAge}
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		if l.Revoked, err = tx.RevokedGrants(now); err != nil {
 			return err

@@ -8,103 +8,139 @@ import (
 )
 
 // Cancel ends a pending request at its requester's signed word.
+//
+// Errors: those of OpenSession for the challenge and its signature;
+// ErrNotFound for an unknown request; ErrForbidden when the signer is not
+// the requester; ErrExpired, ErrDenied, ErrCancelled, ErrRevoked,
+// ErrAlreadyIssued when the request is no longer pending.
 func (s *Service) Cancel(ctx context.Context, challenge, sig []byte) (*Request, error) {
+	c, err := s.verifyAnswer(challenge, sig, ActionCancel)
+	if err != nil {
+		return nil, err
+	}
 	var out *Request
-	err := s.update(ctx, func(tx Tx, now time.Time) error {
-		c, _, err := s.answer(tx, challenge, sig, ActionCancel, now)
-		if err != nil {
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		var op Op
+		var r *Request
+		if err := s.view(ctx, func(tx Tx) (err error) {
+			if op, err = consume(tx, c, now); err != nil {
+				return err
+			}
+			r, err = tx.Request(c.Subject)
 			return err
-		}
-		r, err := tx.Request(c.Subject)
-		if err != nil {
-			return err
+		}); err != nil {
+			return nil, err
 		}
 		if r.Requester != c.Principal {
-			return fmt.Errorf("%w: only the requester (%s) may cancel request %s", ErrForbidden, r.Requester, r.ID)
+			return nil, fmt.Errorf("%w: only the requester (%s) may cancel request %s", ErrForbidden, r.Requester, r.ID)
 		}
 		if err := stateError(r); err != nil {
-			return err
+			return nil, err
 		}
-		if err := tx.SetRequestState(r.ID, StatePending, StateCancelled, now); err != nil {
-			return err
-		}
+		ch := new(Change).Add(op, SetRequestState{ID: r.ID, From: StatePending, To: StateCancelled, At: now})
 		r.State, r.Updated, out = StateCancelled, now, r
-		_, err = tx.Append(Event{Type: EventRequestCancelled, Time: now, Actor: c.Principal, Subjects: []string{r.ID},
-			Data: mustJSON(map[string]string{"challenge": string(challenge), "signature": string(sig)})})
-		return err
+		return ch.Record(Event{Type: EventRequestCancelled, Time: now, Actor: c.Principal, Subjects: []string{r.ID},
+			Data: mustJSON(map[string]string{"challenge": string(challenge), "signature": string(sig)})}), nil
 	})
 	return out, err
 }
 
 // Revoke ends a grant early, at the signed word of its requester, one of its
 // approvers, or a policy admin.
+//
+// Errors: those of OpenSession for the challenge and its signature;
+// ErrNotFound when the request has no grant; ErrForbidden when the signer
+// may not revoke it; ErrRevoked when it already was; ErrGrantExpired when it
+// lapsed.
 func (s *Service) Revoke(ctx context.Context, challenge, sig []byte) (*Grant, error) {
+	c, err := s.verifyAnswer(challenge, sig, ActionRevoke)
+	if err != nil {
+		return nil, err
+	}
 	p, err := s.Policy()
 	if err != nil {
 		return nil, err
 	}
 	var out *Grant
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		c, _, err := s.answer(tx, challenge, sig, ActionRevoke, now)
-		if err != nil {
-			return err
-		}
-		g, err := tx.Grant(c.Subject)
-		if err != nil {
-			return fmt.Errorf("request %s has no grant to revoke: %w", c.Subject, err)
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		var op Op
+		var g *Grant
+		if err := s.view(ctx, func(tx Tx) (err error) {
+			if op, err = consume(tx, c, now); err != nil {
+				return err
+			}
+			if g, err = tx.Grant(c.Subject); err != nil {
+				return fmt.Errorf("request %s has no grant to revoke: %w", c.Subject, err)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
 		if c.Principal != g.Requester && !slices.Contains(g.Approvers, c.Principal) && !p.IsAdmin(c.Principal) {
-			return fmt.Errorf("%w: only the requester, an approver of the grant or a policy admin may revoke it", ErrForbidden)
+			return nil, fmt.Errorf("%w: only the requester, an approver of the grant or a policy admin may revoke it", ErrForbidden)
 		}
 		if !g.Revoked.IsZero() {
-			return fmt.Errorf("%w: grant %s was revoked at %s by %s", ErrRevoked, g.ID, g.Revoked.Format(time.RFC3339), g.RevokedBy)
+			return nil, fmt.Errorf("%w: grant %s was revoked at %s by %s", ErrRevoked, g.ID, g.Revoked.Format(time.RFC3339), g.RevokedBy)
 		}
 		if !now.Before(g.Expires) {
-			return fmt.Errorf("%w: grant %s expired at %s", ErrGrantExpired, g.ID, g.Expires.Format(time.RFC3339))
+			return nil, fmt.Errorf("%w: grant %s expired at %s", ErrGrantExpired, g.ID, g.Expires.Format(time.RFC3339))
 		}
-		if err := tx.RevokeGrant(g.ID, c.Principal, now); err != nil {
-			return err
-		}
-		if err := tx.SetRequestState(g.RequestID, StateIssued, StateRevoked, now); err != nil {
-			return err
-		}
+		ch := new(Change).Add(op)
+		revokeOps(ch, g, c.Principal, now)
 		g.Revoked, g.RevokedBy, out = now, c.Principal, g
-		_, err = tx.Append(Event{Type: EventGrantRevoked, Time: now, Actor: c.Principal, Subjects: []string{g.RequestID, g.ID},
-			Data: mustJSON(map[string]string{"grant": g.ID, "challenge": string(challenge), "signature": string(sig)})})
-		return err
+		return ch.Record(Event{Type: EventGrantRevoked, Time: now, Actor: c.Principal, Subjects: []string{g.RequestID, g.ID},
+			Data: mustJSON(map[string]string{"grant": g.ID, "challenge": string(challenge), "signature": string(sig)})}), nil
 	})
 	return out, err
 }
 
+// revokeOps adds to ch the revocation of live grant g by by.
+func revokeOps(ch *Change, g *Grant, by string, now time.Time) {
+	ch.Add(RevokeGrant{ID: g.ID, By: by, At: now},
+		SetRequestState{ID: g.RequestID, From: StateIssued, To: StateRevoked, At: now})
+}
+
 // Credentials returns the grant of request id, with its token, to the
 // requester alone, and audits the fetch.
+//
+// Errors: ErrNotFound for an unknown request; ErrForbidden when principal
+// is not the requester; ErrCredentialsPending while the request is pending;
+// ErrExpired, ErrDenied, ErrCancelled for a request that ended without a
+// grant; ErrRevoked, ErrGrantExpired for a grant that ended;
+// ErrAuditUnavailable when the fetch could not be audited.
 func (s *Service) Credentials(ctx context.Context, principal, id string) (*Grant, error) {
 	var out *Grant
-	err := s.update(ctx, func(tx Tx, now time.Time) error {
-		r, err := tx.Request(id)
-		if err != nil {
-			return err
-		}
-		if r.Requester != principal {
-			return fmt.Errorf("%w: only the requester (%s) may fetch the credentials of request %s", ErrForbidden, r.Requester, id)
-		}
-		g, err := tx.Grant(id)
-		if err != nil {
-			if r.State == StatePending {
-				return fmt.Errorf("%w: request %s is pending", ErrCredentialsPending, id)
+	err := s.write(ctx, func(now time.Time) (*Change, error) {
+		var r *Request
+		var g *Grant
+		err := s.view(ctx, func(tx Tx) (err error) {
+			if r, err = tx.Request(id); err != nil {
+				return err
 			}
-			return stateError(r)
+			if r.Requester != principal {
+				return fmt.Errorf("%w: only the requester (%s) may fetch the credentials of request %s", ErrForbidden, r.Requester, id)
+			}
+			if g, err = tx.Grant(id); err != nil {
+				if r.State == StatePending {
+					return fmt.Errorf("%w: request %s is pending", ErrCredentialsPending, id)
+				}
+				return stateError(r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case !g.Revoked.IsZero():
-			return fmt.Errorf("%w: grant %s was revoked at %s", ErrRevoked, g.ID, g.Revoked.Format(time.RFC3339))
+			return nil, fmt.Errorf("%w: grant %s was revoked at %s", ErrRevoked, g.ID, g.Revoked.Format(time.RFC3339))
 		case !now.Before(g.Expires):
-			return fmt.Errorf("%w: grant %s expired at %s", ErrGrantExpired, g.ID, g.Expires.Format(time.RFC3339))
+			return nil, fmt.Errorf("%w: grant %s expired at %s", ErrGrantExpired, g.ID, g.Expires.Format(time.RFC3339))
 		}
 		out = g
-		_, err = tx.Append(Event{Type: EventCredentialsFetched, Time: now, Actor: principal, Subjects: []string{id, g.ID},
-			Data: mustJSON(map[string]string{"grant": g.ID, "kid": g.KeyID})})
-		return err
+		ch := new(Change).Add(RequireGrantUnrevoked{ID: g.ID})
+		return ch.Record(Event{Type: EventCredentialsFetched, Time: now, Actor: principal, Subjects: []string{id, g.ID},
+			Data: mustJSON(map[string]string{"grant": g.ID, "kid": g.KeyID})}), nil
 	})
 	return out, err
 }

@@ -13,9 +13,10 @@ import (
 	"github.com/failsmall/breakglass/policy"
 )
 
-// Minter mints the credentials of a grant. Implementations MUST NOT do I/O
-// that can block: Mint runs inside the store transaction that records the
-// grant, so that exactly one set of credentials exists per grant.
+// Minter mints the credentials of a grant. It runs while the grant is
+// planned, outside the store's writer; credentials minted for a plan that
+// then conflicts are dropped unseen, so exactly one set of credentials is
+// ever stored or handed out per grant.
 type Minter interface {
 	// MintJWT signs claims and returns the token and the key id used.
 	MintJWT(c JWTClaims) (token, kid string, err error)
@@ -70,6 +71,8 @@ type Service struct {
 	rejected    map[string]bool               // bundles whose rejection was audited
 	rejectCount map[string]int                // rejections audited per source and minute
 	directories map[string]policy.Restriction // what each directory source takes away
+
+	serials serials // the SSH certificate serials reserved for this broker
 }
 
 type policyState struct {
@@ -119,18 +122,15 @@ func (s *Service) Name() string { return s.cfg.Name }
 // SetPolicy makes p the active policy and audits it. A policy set this way
 // is not a bundle: grants made under it have no evidence for strict
 // verification. The broker itself runs from bundles (Pin, Activate,
-// LoadActive); SetPolicy serves embedders and tests.
+// LoadActive); SetPolicy serves embedders and tests. It fails with
+// ErrAuditUnavailable when the load could not be audited.
 func (s *Service) SetPolicy(ctx context.Context, p *policy.Policy) error {
-	now := s.cfg.Clock.Now()
-	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		_, err := tx.Append(Event{Type: EventPolicyLoaded, Time: now, Actor: "broker",
-			Subjects: []string{p.Hash()}, Data: mustJSON(map[string]any{"policy": p.Hash(), "roles": len(p.Roles), "principals": len(p.Principals)})})
-		return err
-	})
+	err := s.recordOnly(ctx, Event{Type: EventPolicyLoaded, Actor: "broker", Subjects: []string{p.Hash()},
+		Data: mustJSON(map[string]any{"policy": p.Hash(), "roles": len(p.Roles), "principals": len(p.Principals)})})
 	if err != nil {
 		return err
 	}
-	s.policy.Store(&policyState{p: p, base: p, loaded: now})
+	s.policy.Store(&policyState{p: p, base: p, loaded: s.cfg.Clock.Now()})
 	return nil
 }
 
@@ -138,11 +138,8 @@ func (s *Service) SetPolicy(ctx context.Context, p *policy.Policy) error {
 // active yet, the broker keeps running and refuses requests with reason.
 func (s *Service) RejectPolicy(ctx context.Context, reason error) {
 	now := s.cfg.Clock.Now()
-	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		_, err := tx.Append(Event{Type: EventPolicyRejected, Time: now, Actor: "broker",
-			Data: mustJSON(map[string]string{"error": reason.Error()})})
-		return err
-	})
+	err := s.recordOnly(ctx, Event{Type: EventPolicyRejected, Actor: "broker",
+		Data: mustJSON(map[string]string{"error": reason.Error()})})
 	if err != nil {
 		s.cfg.Logger.Error("could not audit the policy rejection", "err", err)
 	}
@@ -161,41 +158,56 @@ func (s *Service) Policy() (*policy.Policy, error) {
 }
 
 // Record appends an event that changes no other state (broker started or
-// stopped, key rotated).
+// stopped, key rotated). Errors: ErrInvalid for an event type the log
+// refuses; ErrAuditUnavailable.
 func (s *Service) Record(ctx context.Context, typ string, subjects []string, data any) error {
-	now := s.cfg.Clock.Now()
-	return s.cfg.Store.Update(ctx, func(tx Tx) error {
-		_, err := tx.Append(Event{Type: typ, Time: now, Actor: "broker", Subjects: subjects, Data: mustJSON(data)})
-		return err
-	})
+	return s.recordOnly(ctx, Event{Type: typ, Actor: "broker", Subjects: subjects, Data: mustJSON(data)})
 }
 
-// update runs fn in a write transaction; when fn returns a *deferredError the
-// transaction commits (recording, say, an expiry) and the wrapped error is
-// returned to the caller afterwards.
-func (s *Service) update(ctx context.Context, fn func(tx Tx, now time.Time) error) error {
-	now := s.cfg.Clock.Now()
-	var deferred error
-	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		err := fn(tx, now)
-		var d *deferredError
-		if errors.As(err, &d) {
-			deferred = d.err
-			return nil
+// maxPlans bounds how often a write is planned again after a conflict.
+// Conflicts come only from writers racing on the same rows (two approvals
+// of one request), so a few rounds settle them.
+const maxPlans = 50
+
+// write plans a change with plan and commits it, planning again from a
+// fresh snapshot when the commit finds a precondition broken. plan returns
+// the change and, separately, the error to give the caller once the change
+// is committed (a lapsed request is recorded as expired, then refused); a
+// nil change with an error fails at once, a nil change with none writes
+// nothing.
+func (s *Service) write(ctx context.Context, plan func(now time.Time) (*Change, error)) error {
+	for range maxPlans {
+		ch, after := plan(s.cfg.Clock.Now())
+		if ch.Empty() {
+			return after
 		}
-		return err
-	})
-	if err != nil {
-		return err
+		if err := ch.Err(); err != nil {
+			return err
+		}
+		err := s.cfg.Store.Commit(ctx, ch)
+		if errors.Is(err, ErrConflict) && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return after
 	}
-	return deferred
+	return fmt.Errorf("%w: the write conflicted with others %d times in a row; try again", ErrConflict, maxPlans)
 }
 
-// deferredError is returned by an update function whose changes must be
-// committed even though the operation as a whole fails.
-type deferredError struct{ err error }
+// view runs fn in a read-only snapshot.
+func (s *Service) view(ctx context.Context, fn func(tx Tx) error) error {
+	return s.cfg.Store.View(ctx, fn)
+}
 
-func (d *deferredError) Error() string { return d.err.Error() }
+// recordOnly commits a change that only audits e.
+func (s *Service) recordOnly(ctx context.Context, e Event) error {
+	return s.write(ctx, func(now time.Time) (*Change, error) {
+		e.Time = now
+		return new(Change).Record(e), nil
+	})
+}
 
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)

@@ -12,8 +12,9 @@ import (
 
 // SSHCA issues the OpenSSH user certificates of grants and the KRL of the
 // revoked ones, with one CA key (from a file or held by an ssh-agent).
-// SignCert runs inside the store transaction that records the grant, like
-// Minter.MintJWT; it MUST NOT keep state of its own.
+// SignCert runs while the grant is planned, outside the store's writer, like
+// Minter.MintJWT (a round trip to an ssh-agent holds up no other write); it
+// MUST NOT keep state of its own.
 type SSHCA interface {
 	// PublicKey is the CA's public key, for sshd's TrustedUserCAKeys.
 	PublicKey() ssh.PublicKey
@@ -66,9 +67,9 @@ func (s *Service) checkSSHRole(role *policy.Role, sshKey string) error {
 }
 
 // mintSSH issues grant g's certificate for the key named in r's statement,
-// with a serial from tx, valid from issuance (less sshClockSkew) to the
+// with a serial of its own, valid from issuance (less sshClockSkew) to the
 // grant's expiry.
-func (s *Service) mintSSH(tx Tx, role *policy.Role, r *Request, g *Grant) error {
+func (s *Service) mintSSH(ctx context.Context, role *policy.Role, r *Request, g *Grant) error {
 	st, err := ParseStatement(r.Statement)
 	if err != nil {
 		return fmt.Errorf("request %s: stored statement: %w", r.ID, err)
@@ -80,7 +81,7 @@ func (s *Service) mintSSH(tx Tx, role *policy.Role, r *Request, g *Grant) error 
 	if err != nil {
 		return err
 	}
-	serial, err := tx.NextSerial()
+	serial, err := s.serials.next(ctx, s.cfg.Store)
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func (s *Service) SSHKRL(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("%w: this broker has no SSH CA (start it with --ssh-ca FILE)", ErrNotFound)
 	}
 	var serials []uint64
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		serials, err = tx.RevokedSSHSerials()
 		return err

@@ -5,36 +5,41 @@ import (
 	"time"
 )
 
+// sweepBatch bounds how many requests and grants one sweep expires.
+const sweepBatch = 500
+
 // Sweep expires pending requests past their lifetime and grants past their
 // end, auditing each, and drops lapsed challenges and sessions. The server
 // calls it periodically; it is safe to run from several processes at once.
+//
+// Errors: ErrAuditUnavailable when the store could not commit.
 func (s *Service) Sweep(ctx context.Context) (expired int, err error) {
-	err = s.update(ctx, func(tx Tx, now time.Time) error {
-		due, err := tx.DueRequests(now, 500)
-		if err != nil {
-			return err
-		}
-		for _, r := range due {
-			if err := s.expire(tx, r, now); err != nil {
+	err = s.write(ctx, func(now time.Time) (*Change, error) {
+		var due []*Request
+		var grants []*Grant
+		if err := s.view(ctx, func(tx Tx) (err error) {
+			if due, err = tx.DueRequests(now, sweepBatch); err != nil {
 				return err
 			}
-			expired++
-		}
-		grants, err := tx.DueGrants(now, 500)
-		if err != nil {
+			grants, err = tx.DueGrants(now, sweepBatch)
 			return err
+		}); err != nil {
+			return nil, err
+		}
+		ch := new(Change)
+		for _, r := range due {
+			s.expire(ch, r, now)
 		}
 		for _, g := range grants {
-			if err := tx.SetRequestState(g.RequestID, StateIssued, StateExpired, now); err != nil {
-				return err
-			}
-			if _, err := tx.Append(Event{Type: EventGrantExpired, Time: now, Actor: "broker", Subjects: []string{g.RequestID, g.ID},
-				Data: mustJSON(map[string]any{"grant": g.ID, "expires": g.Expires})}); err != nil {
-				return err
-			}
-			expired++
+			ch.Add(SetRequestState{ID: g.RequestID, From: StateIssued, To: StateExpired, At: now})
+			ch.Record(Event{Type: EventGrantExpired, Time: now, Actor: "broker", Subjects: []string{g.RequestID, g.ID},
+				Data: mustJSON(map[string]any{"grant": g.ID, "expires": g.Expires})})
 		}
-		return tx.DeleteExpired(now)
+		expired = len(due) + len(grants)
+		return ch.Add(DeleteExpired{Now: now}), nil
 	})
-	return expired, err
+	if err != nil {
+		return 0, err
+	}
+	return expired, nil
 }

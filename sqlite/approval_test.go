@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
 )
 
 func TestApprovalsRoundTrip(t *testing.T) {
@@ -18,7 +19,7 @@ func TestApprovalsRoundTrip(t *testing.T) {
 	dave.UserPresent, dave.UserVerified, dave.CounterWarning, dave.Counter = false, false, false, 0
 	bobDenial := newApproval("r1", "bob", broker.KindDenial, t0.Add(3*time.Second))
 	other := newApproval("r2", "bob", broker.KindApproval, t0)
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for _, a := range []*broker.Approval{bob, carol, dave, bobDenial, other} {
 			if err := tx.InsertApproval(a); err != nil {
 				return err
@@ -26,7 +27,7 @@ func TestApprovalsRoundTrip(t *testing.T) {
 		}
 		return nil
 	})
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		got, err := tx.Approvals("r1")
 		checkEqual(t, "Approvals(r1)", got, []*broker.Approval{dave, bob, carol, bobDenial})
 		if err != nil {
@@ -41,7 +42,7 @@ func TestApprovalsRoundTrip(t *testing.T) {
 func TestInsertApprovalErrors(t *testing.T) {
 	db := newDB(t)
 	insertRequests(t, db, newRequest("r1", t0))
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		return tx.InsertApproval(newApproval("r1", "bob", broker.KindApproval, t0))
 	})
 	for _, tc := range []struct {
@@ -54,7 +55,7 @@ func TestInsertApprovalErrors(t *testing.T) {
 		{"zero time", newApproval("r1", "carol", broker.KindApproval, time.Time{}), broker.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := db.Update(t.Context(), func(tx broker.Tx) error { return tx.InsertApproval(tc.a) })
+			err := db.Update(t.Context(), func(tx *sqlite.Tx) error { return tx.InsertApproval(tc.a) })
 			if !errors.Is(err, tc.want) {
 				t.Errorf("InsertApproval: got %v, want %v", err, tc.want)
 			}
@@ -64,7 +65,7 @@ func TestInsertApprovalErrors(t *testing.T) {
 
 func TestKeyCounter(t *testing.T) {
 	db := newDB(t)
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		if c, ok, err := tx.KeyCounter("SHA256:k"); err != nil || ok || c != 0 {
 			t.Errorf("KeyCounter before any: got %d, %v, %v; want 0, false, nil", c, ok, err)
 		}
@@ -79,7 +80,7 @@ func TestKeyCounter(t *testing.T) {
 		}
 		return nil
 	})
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		got, ok, err := tx.KeyCounter("SHA256:k")
 		if !ok || got != 3 {
 			t.Errorf("KeyCounter after commit: got %d, %v; want 3, true", got, ok)

@@ -18,17 +18,23 @@ import (
 // so tree hashes and proofs need no recomputation. Triggers keep all three
 // audit tables append-only.
 
-// Append encodes e as an audit.Entry, adds it as leaf n = the current log
-// size together with the stored hashes it creates, all in this transaction,
-// and returns n.
+// Append encodes e as an audit.Entry and appends it (appendLeaf). The broker
+// commits its events as encoded leaves (broker.Change); Append serves tests
+// and tools.
 func (t *Tx) Append(e broker.Event) (int64, error) {
+	l, err := e.Leaf()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: append: %w", err)
+	}
+	return t.appendLeaf(l.Type, l.Subjects, l.Leaf)
+}
+
+// appendLeaf adds leaf, an encoded audit.Entry of type typ about subjects,
+// as leaf n = the current log size together with the stored hashes it
+// creates, all in this transaction, and returns n.
+func (t *Tx) appendLeaf(typ string, subjects []string, leaf []byte) (int64, error) {
 	if !t.writable {
 		return 0, errReadOnly
-	}
-	entry := audit.Entry{Type: e.Type, Time: e.Time, Actor: e.Actor, Subjects: e.Subjects, Data: e.Data}
-	leaf, err := entry.Marshal()
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: append %s: %w", e.Type, err)
 	}
 	n, err := t.auditSize()
 	if err != nil {
@@ -49,8 +55,8 @@ func (t *Tx) Append(e broker.Event) (int64, error) {
 			return 0, t.broken
 		}
 	}
-	for _, s := range e.Subjects {
-		if _, err := t.exec(`INSERT OR IGNORE INTO audit_subjects (subject, type, idx) VALUES (?, ?, ?)`, s, e.Type, n); err != nil {
+	for _, s := range subjects {
+		if _, err := t.exec(`INSERT OR IGNORE INTO audit_subjects (subject, type, idx) VALUES (?, ?, ?)`, s, typ, n); err != nil {
 			t.broken = fmt.Errorf("sqlite: append leaf %d: index subject %q: %w", n, s, err)
 			return 0, t.broken
 		}
@@ -240,7 +246,7 @@ var _ tlog.HashReader = (*DB)(nil)
 // InsertCheckpoint stores a signed checkpoint in a transaction of its own;
 // see (*Tx).InsertCheckpoint.
 func (db *DB) InsertCheckpoint(ctx context.Context, size int64, signed []byte) error {
-	return db.Update(ctx, func(tx broker.Tx) error { return tx.(*Tx).InsertCheckpoint(size, signed) })
+	return db.update(ctx, func(t *Tx) error { return t.InsertCheckpoint(size, signed) })
 }
 
 // Checkpoints returns every stored checkpoint, smallest tree first.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/audit"
-	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/sqlite"
 )
 
@@ -46,7 +45,7 @@ func BenchmarkAppendCheckpointed(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		start := time.Now()
-		mustUpdate(b, db, func(tx broker.Tx) error {
+		mustUpdate(b, db, func(tx *sqlite.Tx) error {
 			_, err := tx.Append(newEvent(i))
 			return err
 		})
@@ -81,7 +80,7 @@ func BenchmarkAppendGrouped(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := int(n.Add(1))
-			err := db.Update(context.Background(), func(tx broker.Tx) error {
+			err := db.Update(context.Background(), func(tx *sqlite.Tx) error {
 				_, err := tx.Append(newEvent(i))
 				return err
 			})
@@ -105,7 +104,7 @@ func BenchmarkLog1M(b *testing.B) {
 	ctx := context.Background()
 	db, c := checkpointedDB(b, filepath.Join(b.TempDir(), "bg.db"))
 	for done := 0; done < size; done += every {
-		mustUpdate(b, db, func(tx broker.Tx) error {
+		mustUpdate(b, db, func(tx *sqlite.Tx) error {
 			for j := done; j < done+every; j++ {
 				if _, err := tx.Append(newEvent(j)); err != nil {
 					return err

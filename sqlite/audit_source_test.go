@@ -36,7 +36,7 @@ func testLogKeys(t testing.TB) (note.Signer, note.Verifier) {
 
 func appendEvents(t testing.TB, db *sqlite.DB, from, to int) {
 	t.Helper()
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for i := from; i < to; i++ {
 			if _, err := tx.Append(newEvent(i)); err != nil {
 				return err
@@ -107,7 +107,7 @@ func TestAuditIndexAndCosignatures(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bg.db")
 	db := mustOpen(t, path)
 	var idx int64
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		tx.Append(newEvent(0))
 		var err error
 		idx, err = tx.Append(broker.Event{Type: broker.EventGrantIssued, Time: t0, Actor: "broker",

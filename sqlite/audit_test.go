@@ -12,6 +12,7 @@ import (
 
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
 )
 
 // memLog is an independent tlog over an in-memory list of stored hashes.
@@ -53,7 +54,7 @@ func TestAuditTreeHash(t *testing.T) {
 	var leaves [][]byte
 	next := 0
 	for batch := 1; next < 70; batch++ {
-		mustUpdate(t, db, func(tx broker.Tx) error {
+		mustUpdate(t, db, func(tx *sqlite.Tx) error {
 			for range batch {
 				n, err := tx.Append(newEvent(next))
 				if err != nil {
@@ -108,7 +109,7 @@ func TestAuditTreeHash(t *testing.T) {
 func TestAuditEntries(t *testing.T) {
 	db := newDB(t)
 	var leaves [][]byte
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for i := range 10 {
 			if _, err := tx.Append(newEvent(i)); err != nil {
 				return err
@@ -156,7 +157,7 @@ func TestAppendBadEvent(t *testing.T) {
 	db := newDB(t)
 	e := newEvent(0)
 	e.Type = "no.such.type"
-	err := db.Update(t.Context(), func(tx broker.Tx) error { _, err := tx.Append(e); return err })
+	err := db.Update(t.Context(), func(tx *sqlite.Tx) error { _, err := tx.Append(e); return err })
 	if !errors.Is(err, audit.ErrMalformedEntry) {
 		t.Errorf("Append(unknown type): got %v, want audit.ErrMalformedEntry", err)
 	}
@@ -168,7 +169,7 @@ func TestCheckpoints(t *testing.T) {
 	if _, err := db.LatestCheckpoint(ctx); !errors.Is(err, broker.ErrNotFound) {
 		t.Errorf("LatestCheckpoint of none: got %v, want ErrNotFound", err)
 	}
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for i := range 5 {
 			if _, err := tx.Append(newEvent(i)); err != nil {
 				return err
@@ -206,7 +207,7 @@ func TestCheckpoints(t *testing.T) {
 func TestAuditAppendOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bg.db")
 	db := mustOpen(t, path)
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for i := range 3 {
 			if _, err := tx.Append(newEvent(i)); err != nil {
 				return err

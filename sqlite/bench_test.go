@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
 )
 
 // BenchmarkAppendDurable measures one Update holding one Append: one
@@ -15,7 +15,7 @@ func BenchmarkAppendDurable(b *testing.B) {
 	db := newDB(b)
 	i := 0
 	for b.Loop() {
-		mustUpdate(b, db, func(tx broker.Tx) error {
+		mustUpdate(b, db, func(tx *sqlite.Tx) error {
 			_, err := tx.Append(newEvent(i))
 			return err
 		})
@@ -29,7 +29,7 @@ func BenchmarkAppendBatch100(b *testing.B) {
 	db := newDB(b)
 	n := b.N
 	for done := 0; done < n; done += 100 {
-		mustUpdate(b, db, func(tx broker.Tx) error {
+		mustUpdate(b, db, func(tx *sqlite.Tx) error {
 			for j := done; j < min(done+100, n); j++ {
 				if _, err := tx.Append(newEvent(j)); err != nil {
 					return err
@@ -46,7 +46,7 @@ func BenchmarkInsertRequest(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		r := newRequest(fmt.Sprintf("r%d", i), t0)
-		mustUpdate(b, db, func(tx broker.Tx) error { return tx.InsertRequest(r) })
+		mustUpdate(b, db, func(tx *sqlite.Tx) error { return tx.InsertRequest(r) })
 		i++
 	}
 }
@@ -57,7 +57,7 @@ func BenchmarkProveRecord(b *testing.B) {
 	db := newDB(b)
 	const size = 100_000
 	for done := 0; done < size; done += 10_000 {
-		mustUpdate(b, db, func(tx broker.Tx) error {
+		mustUpdate(b, db, func(tx *sqlite.Tx) error {
 			for j := done; j < done+10_000; j++ {
 				if _, err := tx.Append(newEvent(j)); err != nil {
 					return err

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
 )
 
 func bundleRow(serial uint64, hex byte) *broker.StoredBundle {
@@ -17,8 +18,8 @@ func bundleRow(serial uint64, hex byte) *broker.StoredBundle {
 
 func TestBundles(t *testing.T) {
 	db := newDB(t)
-	mustUpdate(t, db, func(tx broker.Tx) error { return tx.InsertBundle(bundleRow(1, 'a')) })
-	mustUpdate(t, db, func(tx broker.Tx) error { return tx.InsertBundle(bundleRow(3, 'b')) })
+	mustUpdate(t, db, func(tx *sqlite.Tx) error { return tx.InsertBundle(bundleRow(1, 'a')) })
+	mustUpdate(t, db, func(tx *sqlite.Tx) error { return tx.InsertBundle(bundleRow(3, 'b')) })
 	for _, tt := range []struct {
 		name string
 		b    *broker.StoredBundle
@@ -31,7 +32,7 @@ func TestBundles(t *testing.T) {
 		{"no serial", &broker.StoredBundle{Hash: bundleRow(0, 'd').Hash, Created: t0, Activated: t0}, broker.ErrInvalid},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := db.Update(t.Context(), func(tx broker.Tx) error { return tx.InsertBundle(tt.b) })
+			err := db.Update(t.Context(), func(tx *sqlite.Tx) error { return tx.InsertBundle(tt.b) })
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 				t.Fatalf("InsertBundle = %v, want %v", err, tt.want)
 			}
@@ -66,11 +67,11 @@ func TestBundles(t *testing.T) {
 
 func TestDirectories(t *testing.T) {
 	db := newDB(t)
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		return tx.SetDirectory("scim", json.RawMessage(`{"disabled":{"bob":"x"}}`), t0)
 	})
-	mustUpdate(t, db, func(tx broker.Tx) error { return tx.SetDirectory("scim", json.RawMessage(`{}`), t0) })
-	if err := db.Update(t.Context(), func(tx broker.Tx) error { return tx.SetDirectory("scim", json.RawMessage(`{`), t0) }); !errors.Is(err, broker.ErrInvalid) {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error { return tx.SetDirectory("scim", json.RawMessage(`{}`), t0) })
+	if err := db.Update(t.Context(), func(tx *sqlite.Tx) error { return tx.SetDirectory("scim", json.RawMessage(`{`), t0) }); !errors.Is(err, broker.ErrInvalid) {
 		t.Fatalf("bad JSON = %v", err)
 	}
 	err := db.View(t.Context(), func(tx broker.Tx) error {

@@ -32,8 +32,7 @@ func (s checkpointStore) Latest(ctx context.Context) ([]byte, error) {
 }
 
 func (s checkpointStore) Record(ctx context.Context, size int64, signed []byte) error {
-	return s.db.Update(ctx, func(btx broker.Tx) error {
-		t := btx.(*Tx)
+	return s.db.update(ctx, func(t *Tx) error {
 		var newest int64
 		if err := t.queryRow(`SELECT coalesce(max(size), -1) FROM audit_checkpoints`).Scan(&newest); err != nil {
 			return fmt.Errorf("sqlite: newest checkpoint: %w", err)
@@ -49,8 +48,7 @@ func (s checkpointStore) Record(ctx context.Context, size int64, signed []byte) 
 // size; a second cosignature of the same checkpoint by the same witness is
 // ignored.
 func (s checkpointStore) AddCosignature(ctx context.Context, size int64, witness string, lines []byte) error {
-	return s.db.Update(ctx, func(btx broker.Tx) error {
-		t := btx.(*Tx)
+	return s.db.update(ctx, func(t *Tx) error {
 		if dup, err := t.exists(`SELECT 1 FROM audit_cosignatures WHERE size = ? AND witness = ?`, size, witness); err != nil || dup {
 			return err
 		}

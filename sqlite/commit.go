@@ -11,35 +11,48 @@ import (
 	"github.com/failsmall/breakglass/broker"
 )
 
-// Group commit. Updates from concurrent goroutines queue for the one writer
-// connection; the writer takes every queued update into one BEGIN IMMEDIATE
-// transaction, runs each in its own savepoint (so one update's failure
-// rolls back only its own changes), and commits them with one fsync. Each
-// update still sees every change made before it, so compare-and-swap
-// semantics are those of one-at-a-time transactions; only the commit is
-// shared. A commit failure fails every update of the batch.
+// Group commit. Changes from concurrent goroutines queue for the one writer
+// connection; the writer takes every queued change into one BEGIN IMMEDIATE
+// transaction, applies each in its own savepoint (so one change's failure
+// rolls back only its own operations), and commits them with one fsync.
+// Each change's preconditions see every change applied before it, so
+// compare-and-swap semantics are those of one-at-a-time transactions; only
+// the commit is shared. A commit failure fails every change of the batch.
+// Nothing but the changes' own SQL runs in the writer: the broker verifies,
+// mints and encodes before it commits.
 
 // maxBatch bounds one group commit.
 const maxBatch = 128
 
-// errClosed is returned by Update after Close.
+// errClosed is returned by Commit after Close.
 var errClosed = errors.New("sqlite: database is closed")
 
 type job struct {
 	ctx      context.Context
-	fn       func(broker.Tx) error
+	fn       func(*Tx) error
 	err      error
 	panicked any
 	done     chan struct{}
 }
 
-// Update runs fn in a write transaction and commits it durably
+// Commit applies ch atomically and durably (synchronous=FULL): every
+// operation, then every audit leaf, or nothing. A failed precondition is
+// returned wrapping broker.ErrConflict, an operation of an unknown kind
+// wrapping broker.ErrInvalid; disk full, I/O errors and commit failures
+// are wrapped in broker.ErrAuditUnavailable, and so is a write lock still
+// held by another process after the busy timeout.
+func (db *DB) Commit(ctx context.Context, ch *broker.Change) error {
+	if ch == nil {
+		return fmt.Errorf("%w: sqlite: commit of a nil change", broker.ErrInvalid)
+	}
+	return db.update(ctx, func(t *Tx) error { return t.apply(ch) })
+}
+
+// update runs fn in a write transaction and commits it durably
 // (synchronous=FULL) when fn returns nil; otherwise it rolls back everything
-// fn did, audit entries included. Disk full, I/O errors and commit failures
-// are wrapped in broker.ErrAuditUnavailable; so is a write lock still held by
-// another process after the busy timeout. A panic in fn rolls back fn's
-// changes and is re-raised in the caller.
-func (db *DB) Update(ctx context.Context, fn func(broker.Tx) error) error {
+// fn did, audit entries included. Errors are wrapped as Commit's are. A
+// panic in fn rolls back fn's changes and is re-raised in the caller.
+func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

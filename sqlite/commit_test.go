@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
 )
 
 // TestGroupCommitIsolatesFailures: concurrent updates share commits, but a
@@ -21,7 +22,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = db.Update(t.Context(), func(tx broker.Tx) error {
+			errs[i] = db.Update(t.Context(), func(tx *sqlite.Tx) error {
 				if err := tx.InsertRequest(newRequest(fmt.Sprintf("r%02d", i), t0)); err != nil {
 					return err
 				}
@@ -41,7 +42,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 			t.Errorf("update %d: err = %v", i, err)
 		}
 	}
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		for i := range n {
 			_, err := tx.Request(fmt.Sprintf("r%02d", i))
 			if kept := err == nil; kept != (i%2 == 0) {

@@ -27,7 +27,7 @@ import (
 // write lock held from BEGIN, two callers could read the same value.
 func increment(db *sqlite.DB, worker, i int) (uint32, error) {
 	var seen uint32
-	err := db.Update(context.Background(), func(tx broker.Tx) error {
+	err := db.Update(context.Background(), func(tx *sqlite.Tx) error {
 		c, _, err := tx.KeyCounter("counter")
 		if err != nil {
 			return err
@@ -62,7 +62,7 @@ func TestConcurrentUpdates(t *testing.T) {
 			if seen[w], err = increment(db, w, 0); err != nil {
 				t.Errorf("worker %d: increment: %v", w, err)
 			}
-			casErr[w] = db.Update(t.Context(), func(tx broker.Tx) error {
+			casErr[w] = db.Update(t.Context(), func(tx *sqlite.Tx) error {
 				r, err := tx.Request("r1")
 				if err != nil {
 					return err
@@ -72,7 +72,7 @@ func TestConcurrentUpdates(t *testing.T) {
 				}
 				return tx.SetRequestState("r1", broker.StatePending, broker.StateApproved, t0)
 			})
-			grantErr[w] = db.Update(t.Context(), func(tx broker.Tx) error {
+			grantErr[w] = db.Update(t.Context(), func(tx *sqlite.Tx) error {
 				return tx.InsertGrant(newGrant(fmt.Sprintf("g%d", w), "r1", t0))
 			})
 		})
@@ -106,7 +106,7 @@ func TestConcurrentUpdates(t *testing.T) {
 // recomputed from the leaves themselves.
 func checkLog(t *testing.T, db *sqlite.DB, n int) {
 	t.Helper()
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		c, _, err := tx.KeyCounter("counter")
 		if c != uint32(n) {
 			t.Errorf("counter: got %d, want %d", c, n)

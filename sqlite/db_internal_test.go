@@ -65,7 +65,7 @@ func TestUpdateDiskFull(t *testing.T) {
 	if _, err := db.w.Exec(`PRAGMA max_page_count = ` + strconv.FormatInt(pages+2, 10)); err != nil {
 		t.Fatal(err)
 	}
-	err := db.Update(ctx, func(tx broker.Tx) error {
+	err := db.Update(ctx, func(tx *Tx) error {
 		for range 50 {
 			e := broker.Event{Type: broker.EventBrokerStarted, Time: time.Unix(1, 0), Actor: "broker",
 				Data: []byte(`"` + strings.Repeat("x", 4000) + `"`)}
@@ -92,8 +92,7 @@ func TestUpdateRefusesHalfAppend(t *testing.T) {
 	ctx := context.Background()
 	e := broker.Event{Type: broker.EventBrokerStarted, Time: time.Unix(1, 0), Actor: "broker", Data: []byte(`{}`)}
 	var appendErr error
-	err := db.Update(ctx, func(btx broker.Tx) error {
-		tx := btx.(*Tx)
+	err := db.Update(ctx, func(tx *Tx) error {
 		if _, err := tx.tx.Exec(`INSERT INTO audit_hashes (idx, hash) VALUES (0, zeroblob(32))`); err != nil {
 			return err
 		}

@@ -56,7 +56,7 @@ func TestUpdatePanicReleasesWriter(t *testing.T) {
 				t.Error("Update did not re-panic")
 			}
 		}()
-		db.Update(t.Context(), func(tx broker.Tx) error {
+		db.Update(t.Context(), func(tx *sqlite.Tx) error {
 			if err := tx.InsertRequest(newRequest("r1", t0)); err != nil {
 				return err
 			}
@@ -108,7 +108,7 @@ func TestOpenTwiceKeepsData(t *testing.T) {
 	if got, err := db.SchemaVersion(t.Context()); got != want || err != nil {
 		t.Errorf("SchemaVersion after reopen: got %d, %v; want %d", got, err, want)
 	}
-	mustView(t, db, func(tx broker.Tx) error { _, err := tx.Request("r1"); return err })
+	mustView(t, db, func(tx *sqlite.Tx) error { _, err := tx.Request("r1"); return err })
 	var n int
 	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != want {
 		t.Errorf("schema_migrations rows: got %d, %v; want %d", n, err, want)
@@ -155,7 +155,7 @@ func TestUpdateRollsBackEverything(t *testing.T) {
 	db := newDB(t)
 	insertRequests(t, db, newRequest("r0", t0))
 	boom := errors.New("boom")
-	err := db.Update(t.Context(), func(tx broker.Tx) error {
+	err := db.Update(t.Context(), func(tx *sqlite.Tx) error {
 		if err := tx.InsertRequest(newRequest("r1", t0)); err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func TestUpdateRollsBackEverything(t *testing.T) {
 		if err := tx.SetKeyCounter("SHA256:k", 5, t0); err != nil {
 			return err
 		}
-		if _, err := tx.(*sqlite.Tx).NextSerial(); err != nil {
+		if err := tx.ReserveSerials(0, 10); err != nil {
 			return err
 		}
 		for i := range 3 {
@@ -184,7 +184,7 @@ func TestUpdateRollsBackEverything(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Update: got %v, want boom", err)
 	}
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		if _, err := tx.Request("r1"); !errors.Is(err, broker.ErrNotFound) {
 			t.Errorf("Request(r1) after rollback: got %v, want ErrNotFound", err)
 		}
@@ -205,12 +205,15 @@ func TestUpdateRollsBackEverything(t *testing.T) {
 	if n, err := db.AuditSize(t.Context()); n != 0 || err != nil {
 		t.Errorf("AuditSize after rollback: got %d, %v; want 0", n, err)
 	}
-	if s, err := db.NextSerial(t.Context()); s != 1 || err != nil {
-		t.Errorf("NextSerial after rollback: got %d, %v; want 1", s, err)
-	}
+	mustView(t, db, func(tx *sqlite.Tx) error {
+		if s, err := tx.LastSerial(); s != 0 || err != nil {
+			t.Errorf("LastSerial after rollback: got %d, %v; want 0", s, err)
+		}
+		return nil
+	})
 	// The log carries on from where it was: the rolled back leaves left no
 	// stored hashes behind.
-	mustUpdate(t, db, func(tx broker.Tx) error { _, err := tx.Append(newEvent(0)); return err })
+	mustUpdate(t, db, func(tx *sqlite.Tx) error { _, err := tx.Append(newEvent(0)); return err })
 	if n, err := db.AuditSize(t.Context()); n != 1 || err != nil {
 		t.Errorf("AuditSize: got %d, %v; want 1", n, err)
 	}
@@ -219,31 +222,31 @@ func TestUpdateRollsBackEverything(t *testing.T) {
 func TestViewRejectsWrites(t *testing.T) {
 	db := newDB(t)
 	insertRequests(t, db, newRequest("r1", t0))
-	writes := map[string]func(broker.Tx) error{
-		"InsertRequest": func(tx broker.Tx) error { return tx.InsertRequest(newRequest("r2", t0)) },
-		"SetRequestState": func(tx broker.Tx) error {
+	writes := map[string]func(*sqlite.Tx) error{
+		"InsertRequest": func(tx *sqlite.Tx) error { return tx.InsertRequest(newRequest("r2", t0)) },
+		"SetRequestState": func(tx *sqlite.Tx) error {
 			return tx.SetRequestState("r1", broker.StatePending, broker.StateApproved, t0)
 		},
-		"InsertApproval":  func(tx broker.Tx) error { return tx.InsertApproval(newApproval("r1", "bob", broker.KindApproval, t0)) },
-		"InsertGrant":     func(tx broker.Tx) error { return tx.InsertGrant(newGrant("g1", "r1", t0)) },
-		"SetKeyCounter":   func(tx broker.Tx) error { return tx.SetKeyCounter("k", 1, t0) },
-		"InsertChallenge": func(tx broker.Tx) error { return tx.InsertChallenge(newChallenge("n", t0)) },
-		"InsertSession": func(tx broker.Tx) error {
+		"InsertApproval":  func(tx *sqlite.Tx) error { return tx.InsertApproval(newApproval("r1", "bob", broker.KindApproval, t0)) },
+		"InsertGrant":     func(tx *sqlite.Tx) error { return tx.InsertGrant(newGrant("g1", "r1", t0)) },
+		"SetKeyCounter":   func(tx *sqlite.Tx) error { return tx.SetKeyCounter("k", 1, t0) },
+		"InsertChallenge": func(tx *sqlite.Tx) error { return tx.InsertChallenge(newChallenge("n", t0)) },
+		"InsertSession": func(tx *sqlite.Tx) error {
 			return tx.InsertSession(&broker.Session{TokenHash: "h", Principal: "a", Created: t0, Expires: t0})
 		},
-		"DeleteExpired": func(tx broker.Tx) error { return tx.DeleteExpired(t0) },
-		"Append":        func(tx broker.Tx) error { _, err := tx.Append(newEvent(0)); return err },
-		"NextSerial":    func(tx broker.Tx) error { _, err := tx.(*sqlite.Tx).NextSerial(); return err },
+		"DeleteExpired":  func(tx *sqlite.Tx) error { return tx.DeleteExpired(t0) },
+		"Append":         func(tx *sqlite.Tx) error { _, err := tx.Append(newEvent(0)); return err },
+		"ReserveSerials": func(tx *sqlite.Tx) error { return tx.ReserveSerials(0, 1) },
 	}
 	for name, fn := range writes {
 		t.Run(name, func(t *testing.T) {
-			err := db.View(t.Context(), fn)
+			err := db.View(t.Context(), func(tx broker.Tx) error { return fn(tx.(*sqlite.Tx)) })
 			if err == nil || !strings.Contains(err.Error(), "read-only") {
 				t.Errorf("%s in View: got %v, want a read-only error", name, err)
 			}
 		})
 	}
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		r, err := tx.Request("r1")
 		if err == nil && r.State != broker.StatePending {
 			t.Errorf("state after writes in View: got %s, want pending", r.State)
@@ -257,13 +260,13 @@ func TestUpdateCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	called := false
-	err := db.Update(ctx, func(tx broker.Tx) error { called = true; return nil })
+	err := db.Update(ctx, func(tx *sqlite.Tx) error { called = true; return nil })
 	if !errors.Is(err, context.Canceled) || called {
 		t.Errorf("Update(cancelled): got %v, fn called %v; want context.Canceled, not called", err, called)
 	}
 	// Cancelled halfway: the statements fail and nothing is kept.
 	ctx, cancel = context.WithCancel(t.Context())
-	err = db.Update(ctx, func(tx broker.Tx) error {
+	err = db.Update(ctx, func(tx *sqlite.Tx) error {
 		if err := tx.InsertRequest(newRequest("r1", t0)); err != nil {
 			return err
 		}
@@ -273,7 +276,7 @@ func TestUpdateCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Update cancelled halfway: got %v, want context.Canceled", err)
 	}
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		if _, err := tx.Request("r1"); !errors.Is(err, broker.ErrNotFound) {
 			t.Errorf("Request(r1) after cancelled Update: got %v, want ErrNotFound", err)
 		}
@@ -302,7 +305,7 @@ func TestUpdateBusy(t *testing.T) {
 	}
 	defer holder.ExecContext(context.Background(), `ROLLBACK`)
 	start := time.Now()
-	err = db.Update(t.Context(), func(tx broker.Tx) error { return tx.InsertRequest(newRequest("r1", t0)) })
+	err = db.Update(t.Context(), func(tx *sqlite.Tx) error { return tx.InsertRequest(newRequest("r1", t0)) })
 	if !errors.Is(err, broker.ErrAuditUnavailable) || !strings.Contains(err.Error(), "locked by another writer") {
 		t.Errorf("Update while locked: got %v, want ErrAuditUnavailable naming the lock", err)
 	}

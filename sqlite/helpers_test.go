@@ -36,16 +36,16 @@ func mustOpen(t testing.TB, path string) *sqlite.DB {
 	return db
 }
 
-func mustUpdate(t testing.TB, db *sqlite.DB, fn func(broker.Tx) error) {
+func mustUpdate(t testing.TB, db *sqlite.DB, fn func(*sqlite.Tx) error) {
 	t.Helper()
 	if err := db.Update(context.Background(), fn); err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 }
 
-func mustView(t testing.TB, db *sqlite.DB, fn func(broker.Tx) error) {
+func mustView(t testing.TB, db *sqlite.DB, fn func(*sqlite.Tx) error) {
 	t.Helper()
-	if err := db.View(context.Background(), fn); err != nil {
+	if err := db.View(context.Background(), func(tx broker.Tx) error { return fn(tx.(*sqlite.Tx)) }); err != nil {
 		t.Fatalf("View: %v", err)
 	}
 }
@@ -116,7 +116,7 @@ func newEvent(i int) broker.Event {
 // insertRequests stores requests in one transaction.
 func insertRequests(t testing.TB, db *sqlite.DB, rs ...*broker.Request) {
 	t.Helper()
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for _, r := range rs {
 			if err := tx.InsertRequest(r); err != nil {
 				return err

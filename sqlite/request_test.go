@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
 )
 
 func TestRequestRoundTrip(t *testing.T) {
 	db := newDB(t)
 	want := newRequest("r1", t0)
 	insertRequests(t, db, want)
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		got, err := tx.Request("r1")
 		if err != nil {
 			return err
@@ -28,7 +29,7 @@ func TestRequestEmptyBlobsAndFalse(t *testing.T) {
 	want.Statement, want.RequestStatement, want.RequestSignature, want.Drill = nil, nil, nil, false
 	want.Reason, want.Incident = "", ""
 	insertRequests(t, db, want)
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		got, err := tx.Request("r1")
 		checkEqual(t, "Request", got, want)
 		return err
@@ -53,7 +54,7 @@ func TestInsertRequestErrors(t *testing.T) {
 		}, broker.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := db.Update(t.Context(), func(tx broker.Tx) error { return tx.InsertRequest(tc.r()) })
+			err := db.Update(t.Context(), func(tx *sqlite.Tx) error { return tx.InsertRequest(tc.r()) })
 			if !errors.Is(err, tc.want) {
 				t.Errorf("InsertRequest: got %v, want %v", err, tc.want)
 			}
@@ -90,7 +91,7 @@ func TestRequestsFilterAndOrder(t *testing.T) {
 		{"none", broker.RequestFilter{Requester: "mallory"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mustView(t, db, func(tx broker.Tx) error {
+			mustView(t, db, func(tx *sqlite.Tx) error {
 				got, err := tx.Requests(tc.f)
 				checkEqual(t, "Requests", got, tc.want)
 				return err
@@ -104,11 +105,11 @@ func TestSetRequestState(t *testing.T) {
 	r := newRequest("r1", t0)
 	insertRequests(t, db, r)
 	at := t0.Add(5 * time.Minute)
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		return tx.SetRequestState("r1", broker.StatePending, broker.StateApproved, at)
 	})
 	r.State, r.Updated = broker.StateApproved, at
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		got, err := tx.Request("r1")
 		checkEqual(t, "Request after SetRequestState", got, r)
 		return err
@@ -124,7 +125,7 @@ func TestSetRequestState(t *testing.T) {
 		{"bad to", "r1", broker.StateApproved, "limbo", broker.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := db.Update(t.Context(), func(tx broker.Tx) error { return tx.SetRequestState(tc.id, tc.from, tc.to, at) })
+			err := db.Update(t.Context(), func(tx *sqlite.Tx) error { return tx.SetRequestState(tc.id, tc.from, tc.to, at) })
 			if !errors.Is(err, tc.want) {
 				t.Errorf("SetRequestState: got %v, want %v", err, tc.want)
 			}
@@ -140,7 +141,7 @@ func TestDueRequests(t *testing.T) {
 	done.State = broker.StateIssued
 	exact := newRequest("exact", t0.Add(-time.Minute)) // expires t0+59m
 	insertRequests(t, db, early, late, done, exact)
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		got, err := tx.DueRequests(t0.Add(time.Hour), 0)
 		checkEqual(t, "DueRequests", got, []*broker.Request{exact, early})
 		if err != nil {
@@ -157,7 +158,7 @@ func TestCountByState(t *testing.T) {
 	a, b, c := newRequest("a", t0), newRequest("b", t0), newRequest("c", t0)
 	c.State = broker.StateRevoked
 	insertRequests(t, db, a, b, c)
-	mustView(t, db, func(tx broker.Tx) error {
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		got, err := tx.CountByState()
 		checkEqual(t, "CountByState", got, map[broker.State]int{broker.StatePending: 2, broker.StateRevoked: 1})
 		return err

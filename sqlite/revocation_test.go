@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
 )
 
 func TestRevokedGrantsAndSequence(t *testing.T) {
 	db := newDB(t)
 	insertRequests(t, db, newRequest("r1", t0), newRequest("r2", t0), newRequest("r3", t0))
 	// g1 and g2 expire at t0+30m, g3 at t0+40m.
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for _, g := range []*broker.Grant{newGrant("g1", "r1", t0), newGrant("g2", "r2", t0), newGrant("g3", "r3", t0.Add(10*time.Minute))} {
 			if err := tx.InsertGrant(g); err != nil {
 				return err
@@ -22,7 +23,7 @@ func TestRevokedGrantsAndSequence(t *testing.T) {
 	})
 	state := func(now time.Time) (ids []string, seq uint64) {
 		t.Helper()
-		mustView(t, db, func(tx broker.Tx) error {
+		mustView(t, db, func(tx *sqlite.Tx) error {
 			var err error
 			if ids, err = tx.RevokedGrants(now); err != nil {
 				return err
@@ -49,7 +50,7 @@ func TestRevokedGrantsAndSequence(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			if st.revoke != "" {
-				mustUpdate(t, db, func(tx broker.Tx) error { return tx.RevokeGrant(st.revoke, "carol", st.now) })
+				mustUpdate(t, db, func(tx *sqlite.Tx) error { return tx.RevokeGrant(st.revoke, "carol", st.now) })
 			}
 			ids, seq := state(st.now)
 			if !slices.Equal(ids, st.ids) || seq != st.seq {

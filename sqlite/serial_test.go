@@ -1,38 +1,44 @@
 package sqlite_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/sqlite"
 )
 
-func TestNextSerial(t *testing.T) {
+// TestReserveSerials reserves blocks of SSH certificate serials: each
+// reservation names the last serial it read, so a second planner that read
+// the same one conflicts, and the reservation survives a reopen.
+func TestReserveSerials(t *testing.T) {
 	db := newDB(t)
-	var got []uint64
-	for range 2 {
-		s, err := db.NextSerial(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, s)
+	last := func(db *sqlite.DB) uint64 {
+		var n uint64
+		mustView(t, db, func(tx *sqlite.Tx) (err error) { n, err = tx.LastSerial(); return err })
+		return n
 	}
-	mustUpdate(t, db, func(tx broker.Tx) error {
-		for range 2 {
-			s, err := tx.(interface{ NextSerial() (uint64, error) }).NextSerial()
-			if err != nil {
-				return err
-			}
-			got = append(got, s)
+	if n := last(db); n != 0 {
+		t.Fatalf("LastSerial of a new database: got %d, want 0", n)
+	}
+	if err := db.Commit(t.Context(), &broker.Change{Ops: []broker.Op{broker.ReserveSerials{After: 0, Count: 10}}}); err != nil {
+		t.Fatal(err)
+	}
+	err := db.Commit(t.Context(), &broker.Change{Ops: []broker.Op{broker.ReserveSerials{After: 0, Count: 10}}})
+	if !errors.Is(err, broker.ErrConflict) {
+		t.Errorf("second reservation after 0: got %v, want ErrConflict", err)
+	}
+	if err := db.Commit(t.Context(), &broker.Change{Ops: []broker.Op{broker.ReserveSerials{After: 10, Count: 5}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []broker.ReserveSerials{{After: 15, Count: 0}, {After: 1 << 63, Count: 1}} {
+		if err := db.Commit(t.Context(), &broker.Change{Ops: []broker.Op{bad}}); !errors.Is(err, broker.ErrInvalid) {
+			t.Errorf("reserve %+v: got %v, want ErrInvalid", bad, err)
 		}
-		return nil
-	})
-	checkEqual(t, "serials", got, []uint64{1, 2, 3, 4})
+	}
 	db.Close()
 	db = mustOpen(t, db.Path())
-	s, err := db.NextSerial(t.Context())
-	if s != 5 || err != nil {
-		t.Errorf("NextSerial after reopen: got %d, %v; want 5", s, err)
+	if n := last(db); n != 15 {
+		t.Errorf("LastSerial after reopen: got %d, want 15", n)
 	}
-	var _ interface{ NextSerial() (uint64, error) } = (*sqlite.Tx)(nil)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/sqlite"
 )
 
 func newChallenge(nonce string, notAfter time.Time) *broker.Challenge {
@@ -16,20 +17,20 @@ func newChallenge(nonce string, notAfter time.Time) *broker.Challenge {
 func TestChallenge(t *testing.T) {
 	db := newDB(t)
 	want := newChallenge("n1", t0.Add(time.Minute))
-	mustUpdate(t, db, func(tx broker.Tx) error { return tx.InsertChallenge(want) })
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error { return tx.InsertChallenge(want) })
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		got, err := tx.ConsumeChallenge("n1", t0)
 		checkEqual(t, "ConsumeChallenge", got, want)
 		return err
 	})
 	for _, tc := range []struct {
 		name string
-		fn   func(broker.Tx) error
+		fn   func(*sqlite.Tx) error
 		want error
 	}{
-		{"consume twice", func(tx broker.Tx) error { _, err := tx.ConsumeChallenge("n1", t0); return err }, broker.ErrConflict},
-		{"consume unknown", func(tx broker.Tx) error { _, err := tx.ConsumeChallenge("n2", t0); return err }, broker.ErrNotFound},
-		{"insert same nonce", func(tx broker.Tx) error { return tx.InsertChallenge(newChallenge("n1", t0)) }, broker.ErrConflict},
+		{"consume twice", func(tx *sqlite.Tx) error { _, err := tx.ConsumeChallenge("n1", t0); return err }, broker.ErrConflict},
+		{"consume unknown", func(tx *sqlite.Tx) error { _, err := tx.ConsumeChallenge("n2", t0); return err }, broker.ErrNotFound},
+		{"insert same nonce", func(tx *sqlite.Tx) error { return tx.InsertChallenge(newChallenge("n1", t0)) }, broker.ErrConflict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := db.Update(t.Context(), tc.fn); !errors.Is(err, tc.want) {
@@ -42,8 +43,8 @@ func TestChallenge(t *testing.T) {
 func TestSession(t *testing.T) {
 	db := newDB(t)
 	want := &broker.Session{TokenHash: "h1", Principal: "alice", Created: t0, Expires: t0.Add(15 * time.Minute)}
-	mustUpdate(t, db, func(tx broker.Tx) error { return tx.InsertSession(want) })
-	mustView(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error { return tx.InsertSession(want) })
+	mustView(t, db, func(tx *sqlite.Tx) error {
 		got, err := tx.Session("h1")
 		checkEqual(t, "Session", got, want)
 		return err
@@ -52,7 +53,7 @@ func TestSession(t *testing.T) {
 	if !errors.Is(err, broker.ErrNotFound) {
 		t.Errorf("Session(unknown): got %v, want ErrNotFound", err)
 	}
-	err = db.Update(t.Context(), func(tx broker.Tx) error { return tx.InsertSession(want) })
+	err = db.Update(t.Context(), func(tx *sqlite.Tx) error { return tx.InsertSession(want) })
 	if !errors.Is(err, broker.ErrConflict) {
 		t.Errorf("InsertSession twice: got %v, want ErrConflict", err)
 	}
@@ -61,7 +62,7 @@ func TestSession(t *testing.T) {
 func TestDeleteExpired(t *testing.T) {
 	db := newDB(t)
 	now := t0.Add(time.Hour)
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for _, c := range []*broker.Challenge{newChallenge("old", now.Add(-time.Nanosecond)), newChallenge("edge", now), newChallenge("new", now.Add(time.Minute))} {
 			if err := tx.InsertChallenge(c); err != nil {
 				return err
@@ -75,7 +76,7 @@ func TestDeleteExpired(t *testing.T) {
 		}
 		return tx.DeleteExpired(now)
 	})
-	mustUpdate(t, db, func(tx broker.Tx) error {
+	mustUpdate(t, db, func(tx *sqlite.Tx) error {
 		for nonce, want := range map[string]error{"old": broker.ErrNotFound, "edge": nil, "new": nil} {
 			if _, err := tx.ConsumeChallenge(nonce, now); !errors.Is(err, want) {
 				t.Errorf("ConsumeChallenge(%s) after DeleteExpired: got %v, want %v", nonce, err, want)

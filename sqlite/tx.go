@@ -16,7 +16,8 @@ import (
 
 // Tx is one transaction: a write transaction inside Update, a read-only
 // snapshot inside View. Every method runs under the context given to Update
-// or View. It implements broker.Tx, plus NextSerial.
+// or View. Its read methods implement broker.Tx; its write methods apply
+// a broker.Change inside Commit.
 type Tx struct {
 	ctx      context.Context
 	tx       *sql.Tx

@@ -86,11 +86,11 @@ func runKeysRotate(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("rotated to %s but could not audit it: %w", kid, err)
 	}
 	defer db.Close()
-	err = db.Update(ctx, func(tx broker.Tx) error {
-		_, err := tx.Append(broker.Event{Type: broker.EventKeyRotated, Time: time.Now(), Actor: "operator",
-			Subjects: []string{kid}, Data: []byte(fmt.Sprintf(`{"old":%q,"new":%q}`, old, kid))})
-		return err
-	})
+	ch := new(broker.Change).Record(broker.Event{Type: broker.EventKeyRotated, Time: time.Now(), Actor: "operator",
+		Subjects: []string{kid}, Data: []byte(fmt.Sprintf(`{"old":%q,"new":%q}`, old, kid))})
+	if err = ch.Err(); err == nil {
+		err = db.Commit(ctx, ch)
+	}
 	if err != nil {
 		return fmt.Errorf("rotated to %s but could not audit it: %w", kid, err)
 	}

@@ -38,10 +38,12 @@ func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 
 // Env is a broker under test.
 type Env struct {
-	Dir    string
-	DB     *sqlite.DB
-	Keys   *token.Keyring
-	Svc    *broker.Service
+	Dir  string
+	DB   *sqlite.DB
+	Keys *token.Keyring
+	Svc  *broker.Service
+	// Config is what Svc was made with.
+	Config broker.Config
 	Clock  *Clock
 	Policy *policy.Policy
 	// SSHCA is the broker's SSH CA key: Signer("ssh-ca").
@@ -199,11 +201,32 @@ func (e *Env) open(t testing.TB) {
 		t.Fatal(err)
 	}
 	e.SSHCA = Signer("ssh-ca")
-	e.Svc, err = broker.New(broker.Config{Name: Name, Store: e.DB, Minter: token.Minter{Keyring: e.Keys},
-		SSHCA: token.SSHCA{Signer: e.SSHCA}, Clock: e.Clock})
+	e.Config = broker.Config{Name: Name, Store: e.DB, Minter: token.Minter{Keyring: e.Keys},
+		SSHCA: token.SSHCA{Signer: e.SSHCA}, Clock: e.Clock}
+	if e.Svc, err = broker.New(e.Config); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rewire replaces e.Svc with a Service over the same store, keys and clock,
+// its Config changed by edit (a store or SSH CA wrapped with faults, say),
+// and the active policy of the old one set, unless it had none.
+func (e *Env) Rewire(t testing.TB, edit func(*broker.Config)) {
+	t.Helper()
+	cfg := e.Config
+	edit(&cfg)
+	svc, err := broker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.Svc.Policy(); err == nil {
+		if _, err := svc.LoadActive(context.Background()); err != nil {
+			if err := svc.SetPolicy(context.Background(), e.Policy); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e.Svc, e.Config = svc, cfg
 }
 
 // Expand replaces every KEY(name) in policyYAML with name's authorized_keys
