@@ -29,8 +29,9 @@ type ApprovalResult struct {
 // statement. When the approvals then meet the role's quorum, the grant and its
 // credentials are minted and stored with the approval, exactly once.
 //
-// Errors: ErrNoPolicy; ErrNotFound for an unknown request; ErrSignature,
-// ErrUnknownKey, ErrUserVerification, ErrSelfApproval, ErrNotEligible for a
+// Errors: ErrNoPolicy; ErrNotFound for an unknown request; ErrBadSignature,
+// ErrStatementMismatch, ErrUnknownPrincipal, ErrForbidden (a disabled key or
+// principal), ErrUserVerification, ErrSelfApproval, ErrNotEligible for a
 // signature or signer that does not count; ErrExpired (the request is
 // recorded as expired), ErrDenied, ErrCancelled, ErrRevoked,
 // ErrAlreadyIssued for a request that is no longer pending;
@@ -41,22 +42,24 @@ func (s *Service) Approve(ctx context.Context, id string, sig []byte) (*Approval
 	if err != nil {
 		return nil, err
 	}
-	// Signatures are checked before planning, and the plan is committed as
-	// a value, so the single writer never waits on cryptography;
-	// statements never change.
-	r, err := s.request(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	who, err := s.checkSigner(p, r, r.Statement, sig)
-	if err != nil {
-		return nil, err
-	}
+	// The signature is checked in the first plan's snapshot, on a reader,
+	// never in the single writer; statements never change, so a plan made
+	// again after a conflict does not check it again.
+	var who *signed
 	var res *ApprovalResult
 	err = s.write(ctx, func(now time.Time) (*Change, error) {
 		res = &ApprovalResult{}
 		var snap signing
-		if err := s.view(ctx, func(tx Tx) error { return snap.read(tx, id, who) }); err != nil {
+		if err := s.view(ctx, func(tx Tx) error {
+			return snap.read(tx, id, func(r *Request) (*signed, error) {
+				if who == nil {
+					var err error
+					who, err = s.checkSigner(p, r, r.Statement, sig)
+					return who, err
+				}
+				return who, nil
+			})
+		}); err != nil {
 			return nil, err
 		}
 		r, expired, err := s.pending(p, snap.request, now)
@@ -105,21 +108,23 @@ func (s *Service) Deny(ctx context.Context, id string, text, sig []byte) (*Reque
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.request(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkDenialText(r, text); err != nil {
-		return nil, err
-	}
-	who, err := s.checkSigner(p, r, text, sig)
-	if err != nil {
-		return nil, err
-	}
+	var who *signed
 	var out *Request
 	err = s.write(ctx, func(now time.Time) (*Change, error) {
 		var snap signing
-		if err := s.view(ctx, func(tx Tx) error { return snap.read(tx, id, who) }); err != nil {
+		if err := s.view(ctx, func(tx Tx) error {
+			return snap.read(tx, id, func(r *Request) (*signed, error) {
+				if who != nil {
+					return who, nil
+				}
+				if err := checkDenialText(r, text); err != nil {
+					return nil, err
+				}
+				var err error
+				who, err = s.checkSigner(p, r, text, sig)
+				return who, err
+			})
+		}); err != nil {
 			return nil, err
 		}
 		r, expired, err := s.pending(p, snap.request, now)
@@ -150,9 +155,15 @@ type signing struct {
 	counterSeen bool
 }
 
-func (sn *signing) read(tx Tx, id string, who *signed) error {
+// read reads request id, has verify check the signature over it, and reads
+// what the plan needs of the signer: the approvals and the key's counter.
+func (sn *signing) read(tx Tx, id string, verify func(*Request) (*signed, error)) error {
 	var err error
 	if sn.request, err = tx.Request(id); err != nil {
+		return err
+	}
+	who, err := verify(sn.request)
+	if err != nil {
 		return err
 	}
 	if sn.approvals, err = tx.Approvals(id); err != nil {
@@ -172,17 +183,6 @@ func (sn *signing) signed(approver string, kind Kind) bool {
 		}
 	}
 	return false
-}
-
-// request reads request id outside any write transaction.
-func (s *Service) request(ctx context.Context, id string) (*Request, error) {
-	var r *Request
-	err := s.view(ctx, func(tx Tx) error {
-		var err error
-		r, err = tx.Request(id)
-		return err
-	})
-	return r, err
 }
 
 // DenialStatement returns the denial statement for request r with reason.

@@ -102,21 +102,17 @@ func (s *Service) CreateRequest(ctx context.Context, text, sig []byte) (*Request
 		Incident: st.Incident, Duration: st.Duration, Created: now, Expires: st.NotAfter,
 		State: StatePending, Updated: now, PolicyHash: st.Policy, Statement: atext,
 		StatementDigest: Digest(atext), RequestStatement: text, RequestSignature: sig}
-	err = s.write(ctx, func(time.Time) (*Change, error) {
-		err := s.view(ctx, func(tx Tx) error {
-			_, err := tx.Request(r.ID)
-			return err
-		})
-		switch {
-		case err == nil:
-			return nil, fmt.Errorf("%w: request %s already exists; prepare a new one", ErrConflict, r.ID)
-		case !errors.Is(err, ErrNotFound):
-			return nil, err
-		}
-		ch := new(Change).Add(InsertRequest{Request: r})
-		return ch.Record(Event{Type: EventRequestCreated, Time: now, Actor: r.Requester,
-			Subjects: []string{r.ID}, Data: signedData(text, sig, who)}), nil
-	})
+	// The id is the statement's, drawn by Prepare: the insert is the only
+	// precondition, so a conflict means the request exists already.
+	ch := new(Change).Add(InsertRequest{Request: r})
+	ch.Record(Event{Type: EventRequestCreated, Time: now, Actor: r.Requester,
+		Subjects: []string{r.ID}, Data: signedData(text, sig, who)})
+	if err = ch.Err(); err == nil {
+		err = s.cfg.Store.Commit(ctx, ch)
+	}
+	if errors.Is(err, ErrConflict) {
+		err = fmt.Errorf("%w: request %s already exists; prepare a new one", ErrConflict, r.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
