@@ -17,6 +17,7 @@ import (
 	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/token"
+	"github.com/failsmall/breakglass/upstream"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -45,7 +46,7 @@ type appConfig struct {
 	// Sources are the upstream bundle sources (URLs and paths), SCIM the
 	// live directory; PollEvery and PollTimeout pace them.
 	Sources                []string
-	SCIM                   *offline.SCIMSource
+	SCIM                   *upstream.SCIMSource
 	PollEvery, PollTimeout time.Duration
 	// SweepEvery is how often lapsed requests and grants are expired and
 	// the keyring re-read.
@@ -73,7 +74,7 @@ type app struct {
 	closeCA func()
 	audit   *auditLog
 	// sync polls the upstream sources; nil when none is configured.
-	sync *offline.Syncer
+	sync *upstream.Syncer
 }
 
 // openApp opens the store and keys and loads the policy. An invalid policy
