@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -38,10 +37,12 @@ var ErrCheckpointExists = errors.New("a checkpoint of that size or larger is rec
 
 // WitnessConfig names a witness the Checkpointer pushes checkpoints to.
 type WitnessConfig struct {
-	URL string // submission prefix; POSTs go to URL + "/add-checkpoint"
+	URL string // the witness's address, for logs
 	// Verifier is the witness's cosignature/v1 key; its name is the
 	// witness's name.
 	Verifier note.Verifier
+	// Client submits the checkpoints (witness.Client over HTTP); required.
+	Client WitnessClient
 }
 
 // CheckpointerConfig configures NewCheckpointer. Store and Signer are
@@ -56,7 +57,6 @@ type CheckpointerConfig struct {
 	File      string
 	Witnesses []WitnessConfig
 	Logger    *slog.Logger
-	HTTP      *http.Client // for witnesses; nil means a client with a 10s timeout and no proxy
 	// MinInterval spaces the checkpoints the background loop signs or
 	// publishes (file write, witness pushes), so that their fsyncs don't
 	// compete with every commit; zero means DefaultMinInterval. Sync, as
@@ -109,12 +109,10 @@ func NewCheckpointer(ctx context.Context, cfg CheckpointerConfig) (*Checkpointer
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.HTTP == nil {
-		// No proxy from the environment: the broker connects to the
-		// witnesses it is configured with and to nothing else.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: tr}
+	for _, w := range cfg.Witnesses {
+		if w.Verifier == nil || w.Client == nil {
+			return nil, fmt.Errorf("checkpointer: witness %q needs a verifier key and a client", w.URL)
+		}
 	}
 	if cfg.MinInterval <= 0 {
 		cfg.MinInterval = DefaultMinInterval
@@ -137,7 +135,7 @@ func NewCheckpointer(ctx context.Context, cfg CheckpointerConfig) (*Checkpointer
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	for _, w := range cfg.Witnesses {
-		p := &pusher{c: c, w: w, client: &WitnessClient{URL: w.URL, HTTP: cfg.HTTP}, wake: make(chan struct{}, 1)}
+		p := &pusher{c: c, w: w, wake: make(chan struct{}, 1)}
 		c.pus = append(c.pus, p)
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); p.run(c.ctx) }()

@@ -11,14 +11,16 @@
 //   - VerifyLog: an independent full check of a stored log, built on
 //     github.com/transparency-dev/merkle instead of tlog, returning typed
 //     errors with evidence.
-//   - Witness, WitnessClient, CosignatureSigner/Verifier:
-//     c2sp.org/tlog-witness and c2sp.org/tlog-cosignature (key type 0x04,
-//     which golang.org/x/mod/sumdb/note does not implement).
+//   - CosignatureSigner/Verifier: c2sp.org/tlog-cosignature (key type
+//     0x04, which golang.org/x/mod/sumdb/note does not implement).
 //   - Checkpointer: signs a checkpoint after committed writes (grouped),
 //     records it through a CheckpointStore, writes the checkpoint file that
 //     CheckFile uses to refuse a rolled-back database, and pushes each
-//     checkpoint to the witnesses, keeping their cosignatures.
+//     checkpoint to the witnesses through a WitnessClient, keeping their
+//     cosignatures.
 //
-// The package does no I/O except the witness's state directory, the
-// checkpoint file and HTTP to witnesses.
+// The witness itself, its server and the HTTP WitnessClient, is package
+// witness. This package does no I/O except the checkpoint file, and imports
+// no network code, so the relying party's verifier (package offline) can
+// check receipts with it.
 package audit

@@ -15,11 +15,10 @@ import (
 // cosignature. It learns the witness's size from its 409 answers, so it
 // needs no state of its own.
 type pusher struct {
-	c      *Checkpointer
-	w      WitnessConfig
-	client *WitnessClient
-	wake   chan struct{}
-	size   int64 // the size the witness is believed to be at
+	c    *Checkpointer
+	w    WitnessConfig
+	wake chan struct{}
+	size int64 // the size the witness is believed to be at
 }
 
 // pushRetry is how long a pusher waits after a failure before trying again
@@ -90,7 +89,7 @@ func (p *pusher) submit(ctx context.Context, cp Checkpoint, signed []byte) ([]by
 			return nil, err
 		}
 	}
-	return p.client.AddCheckpoint(ctx, p.size, proof, signed)
+	return p.w.Client.AddCheckpoint(ctx, p.size, proof, signed)
 }
 
 // keep checks the cosignature with the witness's key and stores it.

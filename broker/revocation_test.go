@@ -18,7 +18,7 @@ import (
 func publishing(t *testing.T, e *brokertest.Env, maxAge time.Duration) *broker.Service {
 	t.Helper()
 	svc, err := broker.New(broker.Config{Name: brokertest.Name, Store: e.DB, Minter: token.Minter{Keyring: e.Keys},
-		Clock: e.Clock, RevocationSigner: offline.RevocationPublisher{Signer: e.Keys}, RevocationsMaxAge: maxAge})
+		Clock: e.Clock, RevocationSigner: token.RevocationPublisher{Signer: e.Keys}, RevocationsMaxAge: maxAge})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,7 +166,7 @@ func (f *fixture) evidence(names ...string) (*offline.Evidence, error) {
 }
 
 func (f *fixture) revocations(issued time.Time, maxAge time.Duration, seq uint64, revoked ...string) (string, error) {
-	return offline.SignRevocations(offline.RevocationList{Issuer: brokertest.Name, Sequence: seq, Issued: issued,
+	return token.SignRevocations(token.RevocationList{Issuer: brokertest.Name, Sequence: seq, Issued: issued,
 		MaxAge: maxAge, Revoked: revoked}, f.revKey, f.keys.CurrentKID())
 }
 

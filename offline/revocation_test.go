@@ -12,6 +12,7 @@ import (
 
 	"github.com/failsmall/breakglass/internal/brokertest"
 	"github.com/failsmall/breakglass/offline"
+	"github.com/failsmall/breakglass/token"
 )
 
 func TestRevocationsRoundTrip(t *testing.T) {
@@ -39,12 +40,12 @@ func TestVerifyRevocationsRejects(t *testing.T) {
 	good := mustRevocations(t, f, start, time.Hour, 3, "grant-1")
 	parts := strings.Split(good, ".")
 	otherKey := ed25519.NewKeyFromSeed(sha256.New().Sum(nil)[:32])
-	wrongKey, err := offline.SignRevocations(offline.RevocationList{Issuer: brokertest.Name, Sequence: 3, Issued: start,
+	wrongKey, err := token.SignRevocations(token.RevocationList{Issuer: brokertest.Name, Sequence: 3, Issued: start,
 		MaxAge: time.Hour}, otherKey, f.keys.CurrentKID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknownKid, err := offline.SignRevocations(offline.RevocationList{Issuer: brokertest.Name, Sequence: 3, Issued: start,
+	unknownKid, err := token.SignRevocations(token.RevocationList{Issuer: brokertest.Name, Sequence: 3, Issued: start,
 		MaxAge: time.Hour}, f.revKey, "nobody")
 	if err != nil {
 		t.Fatal(err)
@@ -107,31 +108,5 @@ func TestVerifyRevocationsFields(t *testing.T) {
 		if _, err := offline.VerifyRevocations(sign(json), f.keys.JWKS(), start); !errors.Is(err, offline.ErrBadRevocations) {
 			t.Errorf("%s: err = %v, want ErrBadRevocations", name, err)
 		}
-	}
-}
-
-func TestSignRevocationsRefuses(t *testing.T) {
-	f := newFixture(t)
-	good := offline.RevocationList{Issuer: brokertest.Name, Sequence: 1, Issued: start, MaxAge: time.Hour}
-	tests := map[string]func(l *offline.RevocationList){
-		"no issuer":          func(l *offline.RevocationList) { l.Issuer = "" },
-		"no issue time":      func(l *offline.RevocationList) { l.Issued = time.Time{} },
-		"zero max age":       func(l *offline.RevocationList) { l.MaxAge = 0 },
-		"fractional max age": func(l *offline.RevocationList) { l.MaxAge = 1500 * time.Millisecond },
-		"max age too long":   func(l *offline.RevocationList) { l.MaxAge = offline.MaxRevocationAge + time.Second },
-		"empty grant id":     func(l *offline.RevocationList) { l.Revoked = []string{"g", ""} },
-	}
-	for name, edit := range tests {
-		l := good
-		edit(&l)
-		if s, err := offline.SignRevocations(l, f.revKey, f.keys.CurrentKID()); err == nil {
-			t.Errorf("%s: signed %q", name, s)
-		}
-	}
-	if _, err := offline.SignRevocations(good, f.revKey, ""); err == nil {
-		t.Error("empty kid: signed")
-	}
-	if _, err := offline.SignRevocations(good, nil, "k"); err == nil {
-		t.Error("no key: signed")
 	}
 }

@@ -1,13 +1,13 @@
 package policy
 
 import (
-	"fmt"
+	"errors"
 	"maps"
-	"net/netip"
-	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/failsmall/breakglass/internal/sshopt"
 )
 
 // SSH says what OpenSSH user certificate a role yields. A role without it
@@ -26,16 +26,10 @@ type SSH struct {
 	ForceCommand string
 }
 
-// sshStandardExtensions are the flag extensions of OpenSSH's
-// PROTOCOL.certkeys; each takes an empty value.
-var sshStandardExtensions = []string{
-	"no-touch-required", "permit-X11-forwarding", "permit-agent-forwarding",
-	"permit-port-forwarding", "permit-pty", "permit-user-rc",
-}
-
 // ssh decodes ssh: {principals, extensions, source_address, force_command}
-// and checks each value as sshd would read it, so that a role never yields
-// a certificate sshd refuses or misreads.
+// and checks each value as sshd would read it (internal/sshopt, the rules
+// token enforces again when signing), so that a role never yields a
+// certificate sshd refuses or misreads.
 func (c *checker) ssh(n *yaml.Node, field string, r *Role) {
 	f := c.mapping(n, field, "principals", "extensions", "source_address", "force_command")
 	if f == nil {
@@ -60,12 +54,14 @@ func (c *checker) ssh(n *yaml.Node, field string, r *Role) {
 	}
 	s.Extensions = c.sshExtensions(f["extensions"], child(field, "extensions"))
 	if present(f["source_address"]) {
-		if err := checkSourceAddress(s.SourceAddress); err != nil {
+		if err := sshopt.CheckSourceAddress(s.SourceAddress); err != nil {
 			c.addf(child(field, "source_address"), "%v", err)
 		}
 	}
-	if present(f["force_command"]) && (strings.TrimSpace(s.ForceCommand) == "" || strings.ContainsRune(s.ForceCommand, 0)) {
-		c.addf(child(field, "force_command"), "the command is empty or contains NUL")
+	if present(f["force_command"]) {
+		if err := sshopt.CheckForceCommand(s.ForceCommand); err != nil {
+			c.addf(child(field, "force_command"), "%v", err)
+		}
 	}
 	r.SSH = s
 }
@@ -89,13 +85,14 @@ func (c *checker) sshExtensions(n *yaml.Node, field string) map[string]string {
 			val = c.str(v, name)
 		}
 		_, dup := out[k.Value]
+		err := sshopt.CheckExtension(k.Value, val)
 		switch {
 		case dup:
 			c.addf(name, "set twice")
-		case slices.Contains(sshStandardExtensions, k.Value) && val != "":
-			c.addf(name, "takes no value, got %q (write %s: \"\")", val, k.Value)
-		case !slices.Contains(sshStandardExtensions, k.Value) && !strings.Contains(k.Value, "@"):
-			c.addf(name, "unknown extension%s; vendor extensions are named name@domain", suggest(k.Value, sshStandardExtensions))
+		case errors.Is(err, sshopt.ErrUnknownExtension):
+			c.addf(name, "unknown extension%s; vendor extensions are named name@domain", suggest(k.Value, sshopt.StandardExtensions()))
+		case err != nil:
+			c.addf(name, "%v (write %s: \"\")", err, k.Value)
 		}
 		out[k.Value] = val
 	}
@@ -103,29 +100,4 @@ func (c *checker) sshExtensions(n *yaml.Node, field string) map[string]string {
 		return nil
 	}
 	return maps.Clone(out)
-}
-
-// checkSourceAddress checks a source-address list as sshd reads it: a
-// comma-separated list, without spaces, of addresses and CIDR prefixes with
-// no host bits set (sshd rejects 10.0.0.1/8).
-func checkSourceAddress(list string) error {
-	if list == "" {
-		return fmt.Errorf("empty address list")
-	}
-	for entry := range strings.SplitSeq(list, ",") {
-		if !strings.Contains(entry, "/") {
-			if a, err := netip.ParseAddr(entry); err != nil || a.Zone() != "" {
-				return fmt.Errorf("%q is not an IP address or CIDR prefix (write them comma-separated, without spaces)", entry)
-			}
-			continue
-		}
-		p, err := netip.ParsePrefix(entry)
-		if err != nil {
-			return fmt.Errorf("%q is not a CIDR prefix", entry)
-		}
-		if p != p.Masked() {
-			return fmt.Errorf("%q has host bits set; did you mean %s?", entry, p.Masked())
-		}
-	}
-	return nil
 }

@@ -24,7 +24,7 @@ func TestRevocationsEndpoint(t *testing.T) {
 	ctx := context.Background()
 	e := brokertest.New(t, racePolicy(1, 1), "")
 	svc, err := broker.New(broker.Config{Name: brokertest.Name, Store: e.DB, Minter: tokenMinter(e), Clock: e.Clock,
-		RevocationSigner: offline.RevocationPublisher{Signer: e.Keys}, RevocationsMaxAge: 10 * time.Minute})
+		RevocationSigner: token.RevocationPublisher{Signer: e.Keys}, RevocationsMaxAge: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
-	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/token"
+	"github.com/failsmall/breakglass/upstream"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -45,7 +45,7 @@ type appConfig struct {
 	// Sources are the upstream bundle sources (URLs and paths), SCIM the
 	// live directory; PollEvery and PollTimeout pace them.
 	Sources                []string
-	SCIM                   *offline.SCIMSource
+	SCIM                   *upstream.SCIMSource
 	PollEvery, PollTimeout time.Duration
 	// SweepEvery is how often lapsed requests and grants are expired and
 	// the keyring re-read.
@@ -73,7 +73,7 @@ type app struct {
 	closeCA func()
 	audit   *auditLog
 	// sync polls the upstream sources; nil when none is configured.
-	sync *offline.Syncer
+	sync *upstream.Syncer
 }
 
 // openApp opens the store and keys and loads the policy. An invalid policy
@@ -115,7 +115,7 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 		return nil, err
 	}
 	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, SSHCA: ca, Logger: cfg.Logger,
-		RevocationSigner: offline.RevocationPublisher{Signer: keys}, RevocationsMaxAge: cfg.RevocationsMaxAge,
+		RevocationSigner: token.RevocationPublisher{Signer: keys}, RevocationsMaxAge: cfg.RevocationsMaxAge,
 		BundleActivated: func(active, prev *broker.StoredBundle) {
 			if err := writeBundleFiles(cfg.Data, active, prev); err != nil {
 				cfg.Logger.Error("could not write the policy bundles to disk", "dir", cfg.Data.bundles(), "err", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/web"
+	"github.com/failsmall/breakglass/witness"
 )
 
 // The broker's audit log wiring: the checkpoint key and file in the data
@@ -225,7 +226,7 @@ func witnessConfigs(ws []witnessFile) ([]audit.WitnessConfig, error) {
 		if err != nil {
 			return nil, fmt.Errorf("witnesses[%d] (%s): key: %w (want the key `breakglass witness serve` prints)", i, w.URL, err)
 		}
-		out = append(out, audit.WitnessConfig{URL: w.URL, Verifier: v})
+		out = append(out, audit.WitnessConfig{URL: w.URL, Verifier: v, Client: &witness.Client{URL: w.URL}})
 	}
 	return out, nil
 }

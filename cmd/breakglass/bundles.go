@@ -13,8 +13,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/failsmall/breakglass/broker"
-	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/upstream"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -150,14 +150,14 @@ func (a *app) signLocal(ctx context.Context, active *broker.StoredBundle) error 
 
 // newSyncer builds the poller of the configured upstream sources; nil when
 // there are none.
-func (a *app) newSyncer() (*offline.Syncer, error) {
+func (a *app) newSyncer() (*upstream.Syncer, error) {
 	if len(a.cfg.Sources) == 0 && a.cfg.SCIM == nil {
 		return nil, nil
 	}
-	s := &offline.Syncer{Every: a.cfg.PollEvery, Timeout: a.cfg.PollTimeout, Logger: a.cfg.Logger,
+	s := &upstream.Syncer{Every: a.cfg.PollEvery, Timeout: a.cfg.PollTimeout, Logger: a.cfg.Logger,
 		Apply: a.applySource, ApplyDirectory: a.applyDirectory}
 	for _, spec := range a.cfg.Sources {
-		src, err := offline.NewSource(spec)
+		src, err := upstream.NewSource(spec)
 		if err != nil {
 			return nil, err
 		}
@@ -182,12 +182,12 @@ func (a *app) applySource(ctx context.Context, source string, raw []byte) (strin
 }
 
 // applyDirectory applies what a SCIM directory takes away.
-func (a *app) applyDirectory(ctx context.Context, source string, d *offline.Directory) (string, error) {
+func (a *app) applyDirectory(ctx context.Context, source string, d *upstream.Directory) (string, error) {
 	base, err := a.svc.BasePolicy()
 	if err != nil {
 		return "", err
 	}
-	r, missing := offline.Restrictions(base, d)
+	r, missing := upstream.Restrictions(base, d)
 	changed, err := a.svc.SetDirectory(ctx, source, r)
 	if err != nil {
 		return "", err

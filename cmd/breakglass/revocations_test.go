@@ -24,7 +24,7 @@ func TestCheckRevokedCachedList(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	write := func(name string, issued time.Time) string {
 		t.Helper()
-		jws, err := offline.RevocationPublisher{Signer: keys}.SignRevocations(broker.RevocationList{
+		jws, err := token.RevocationPublisher{Signer: keys}.SignRevocations(broker.RevocationList{
 			Issuer: "bg.test", Sequence: 5, Issued: issued, MaxAge: time.Hour, Revoked: []string{"g-revoked"}})
 		if err != nil {
 			t.Fatal(err)

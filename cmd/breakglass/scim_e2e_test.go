@@ -13,7 +13,7 @@ import (
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/internal/brokertest"
 	"github.com/failsmall/breakglass/internal/scimtest"
-	"github.com/failsmall/breakglass/offline"
+	"github.com/failsmall/breakglass/upstream"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -40,7 +40,7 @@ type scimBroker struct {
 func openSCIMBroker(t *testing.T, data dataDir, pin []byte, scimURL string) *scimBroker {
 	t.Helper()
 	a, err := openApp(context.Background(), appConfig{Name: "bg.scim.test", Data: data, Pin: pin,
-		SCIM: &offline.SCIMSource{URL: scimURL}, PollEvery: 100 * time.Millisecond, PollTimeout: time.Second})
+		SCIM: &upstream.SCIMSource{URL: scimURL}, PollEvery: 100 * time.Millisecond, PollTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func (b *scimBroker) status(t *testing.T) *web.StatusJSON {
 
 // waitPoll waits until a poll of the SCIM source that started after since
 // has ended, and returns the source's status then.
-func (b *scimBroker) waitPoll(t *testing.T, since time.Time) offline.SourceStatus {
+func (b *scimBroker) waitPoll(t *testing.T, since time.Time) upstream.SourceStatus {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		st := b.a.sync.Status()

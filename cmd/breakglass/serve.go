@@ -17,7 +17,7 @@ import (
 
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/hwkey"
-	"github.com/failsmall/breakglass/offline"
+	"github.com/failsmall/breakglass/upstream"
 )
 
 // serveFile is the --config file.
@@ -188,7 +188,7 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 // checkUpstreams validates sources, scim and the poll settings into ac.
 func (f *serveFile) checkUpstreams(config string, ac *appConfig) error {
 	for i, src := range f.Sources {
-		if _, err := offline.NewSource(src); err != nil {
+		if _, err := upstream.NewSource(src); err != nil {
 			return fmt.Errorf("%s: sources[%d]: %w", config, i, err)
 		}
 	}
@@ -204,7 +204,7 @@ func (f *serveFile) checkUpstreams(config string, ac *appConfig) error {
 	if !strings.HasPrefix(f.SCIM.URL, "http://") && !strings.HasPrefix(f.SCIM.URL, "https://") {
 		return fmt.Errorf("%s: scim: url %q must be an http:// or https:// URL (the SCIM base, with /Users and /Groups under it)", config, f.SCIM.URL)
 	}
-	ac.SCIM = &offline.SCIMSource{URL: f.SCIM.URL}
+	ac.SCIM = &upstream.SCIMSource{URL: f.SCIM.URL}
 	if f.SCIM.TokenFile != "" {
 		tok, err := os.ReadFile(f.SCIM.TokenFile)
 		if err != nil {

@@ -170,9 +170,9 @@ func (f *strictFixture) writeEvidenceFile(t *testing.T, name string, approvals .
 }
 
 // writeList writes a revocation list signed by signer.
-func (f *strictFixture) writeList(t *testing.T, name string, signer offline.JWSSigner, l broker.RevocationList) string {
+func (f *strictFixture) writeList(t *testing.T, name string, signer token.JWSSigner, l broker.RevocationList) string {
 	t.Helper()
-	jws, err := offline.RevocationPublisher{Signer: signer}.SignRevocations(l)
+	jws, err := token.RevocationPublisher{Signer: signer}.SignRevocations(l)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/witness"
 )
 
 // runWitness runs a c2sp.org/tlog-witness: `breakglass witness serve`.
@@ -50,7 +50,7 @@ func runWitness(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := audit.NewWitness(filepath.Join(*data, "state"), *name, key, known, time.Now)
+	w, err := witness.NewServer(filepath.Join(*data, "state"), *name, key, known, time.Now)
 	if err != nil {
 		return err
 	}

@@ -24,15 +24,23 @@ var domain = []string{"broker", "policy", "rollout", "drill"}
 // technology, and the adapters and wiring built on them.
 var drivers = []string{
 	"database/sql", "github.com/mattn/go-sqlite3", "github.com/go-chi/chi/v5", "net/http",
-	Module + "/sqlite", Module + "/web", Module + "/server", Module + "/upstream", Module + "/cmd",
+	Module + "/sqlite", Module + "/web", Module + "/server", Module + "/upstream", Module + "/witness", Module + "/cmd",
 }
+
+// network is HTTP and the packages that speak it: what the relying-party
+// verifier and the audit core, embeddable in any service, never pull in.
+var network = []string{"net/http", Module + "/upstream", Module + "/witness", Module + "/web", Module + "/server"}
 
 // Check returns one line per broken rule, sorted; none when all hold:
 //   - domain packages (broker, policy, rollout, drill) depend on no driver;
 //   - web depends on no sqlite (neither the adapter nor the driver);
 //   - nothing but cmd/... depends on server or web;
 //   - nothing depends on cmd/...;
-//   - offline, the relying-party verifier, depends on no sqlite or web.
+//   - offline, the relying-party verifier, depends on no sqlite or web,
+//     and on no HTTP: not net/http, nor the upstream poller, the witness or
+//     the server, so that a service embeds it without a poller;
+//   - audit, the log core that offline checks receipts with, depends on no
+//     HTTP either: the witness server and client are package witness.
 func Check(deps Deps) []string {
 	var out []string
 	for pkg, ds := range deps {
@@ -67,6 +75,10 @@ func rule(rel, d string) string {
 		return "nothing imports cmd"
 	case top == "offline" && (under(d, Module+"/sqlite") || under(d, Module+"/web") || under(d, "github.com/mattn/go-sqlite3")):
 		return "offline, the relying-party verifier, imports no store or web"
+	case top == "offline" && slices.ContainsFunc(network, func(x string) bool { return under(d, x) }):
+		return "offline, the relying-party verifier, imports no HTTP or poller"
+	case top == "audit" && slices.ContainsFunc(network, func(x string) bool { return under(d, x) }):
+		return "audit, the log core, imports no HTTP (the witness is package witness)"
 	}
 	return ""
 }

@@ -56,6 +56,14 @@ func TestCheckReportsBrokenRules(t *testing.T) {
 		{m + "audit", m + "web", "nothing but cmd and server import web"},
 		{m + "sqlite", m + "cmd/breakglass", "nothing imports cmd"},
 		{m + "offline", m + "sqlite", "offline, the relying-party verifier, imports no store or web"},
+		{m + "offline", "github.com/mattn/go-sqlite3", "offline, the relying-party verifier, imports no store or web"},
+		{m + "offline", "net/http", "offline, the relying-party verifier, imports no HTTP or poller"},
+		{m + "offline", "net/http/httptrace", "offline, the relying-party verifier, imports no HTTP or poller"},
+		{m + "offline", m + "upstream", "offline, the relying-party verifier, imports no HTTP or poller"},
+		{m + "offline", m + "witness", "offline, the relying-party verifier, imports no HTTP or poller"},
+		{m + "audit", "net/http", "audit, the log core, imports no HTTP (the witness is package witness)"},
+		{m + "audit", m + "witness", "audit, the log core, imports no HTTP (the witness is package witness)"},
+		{m + "policy", m + "witness", "a domain package imports no driver"},
 	}
 	for _, tt := range tests {
 		got := Check(Deps{tt.pkg: {tt.dep}})
@@ -70,6 +78,12 @@ func TestCheckReportsBrokenRules(t *testing.T) {
 		m + "web":            {m + "broker", "net/http", "github.com/go-chi/chi/v5"},
 		m + "sqlite":         {m + "broker", "github.com/mattn/go-sqlite3"},
 		m + "broker":         {m + "policy", m + "audit", "crypto/ed25519"},
+		m + "offline":        {m + "audit", m + "token", m + "policy", m + "broker", "crypto/ed25519"},
+		m + "audit":          {"golang.org/x/mod/sumdb/note", "os"},
+		m + "witness":        {m + "audit", "net/http"},
+		m + "upstream":       {m + "policy", "net/http"},
+		m + "token":          {m + "internal/sshopt", m + "broker"},
+		m + "policy":         {m + "internal/sshopt"},
 		"example.com/other":  {m + "cmd/breakglass"},
 	}
 	if got := Check(allowed); len(got) != 0 {

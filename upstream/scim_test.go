@@ -1,4 +1,4 @@
-package offline_test
+package upstream_test
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/failsmall/breakglass/internal/scimtest"
-	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/upstream"
 )
 
 func mustPolicy(t testing.TB) *policy.Policy {
@@ -25,7 +25,7 @@ func mustPolicy(t testing.TB) *policy.Policy {
 	return p
 }
 
-func mustFetch(t testing.TB, src *offline.SCIMSource) *offline.Directory {
+func mustFetch(t testing.TB, src *upstream.SCIMSource) *upstream.Directory {
 	t.Helper()
 	d, err := src.Fetch(t.Context())
 	if err != nil {
@@ -55,9 +55,9 @@ func TestSCIMFetchPages(t *testing.T) {
 	s.AddGroup("security", "erin")
 	s.AddGroup("empty")
 
-	got := mustFetch(t, &offline.SCIMSource{URL: s.URL()})
-	want := &offline.Directory{
-		Users: []offline.SCIMUser{
+	got := mustFetch(t, &upstream.SCIMSource{URL: s.URL()})
+	want := &upstream.Directory{
+		Users: []upstream.SCIMUser{
 			{ID: ids["alice"], UserName: "alice", Active: true},
 			{ID: ids["bob"], UserName: "bob", Active: false},
 			{ID: ids["carol"], UserName: "carol", ExternalID: "emp-3", Active: true},
@@ -86,13 +86,13 @@ func TestSCIMToken(t *testing.T) {
 	s := scimtest.New(t)
 	s.AddUser("alice", true)
 	s.RequireToken("s3cret")
-	_, err := (&offline.SCIMSource{URL: s.URL()}).Fetch(t.Context())
+	_, err := (&upstream.SCIMSource{URL: s.URL()}).Fetch(t.Context())
 	checkErr(t, err, s.URL()+"/Users", "401")
-	d := mustFetch(t, &offline.SCIMSource{URL: s.URL(), Token: "s3cret"})
+	d := mustFetch(t, &upstream.SCIMSource{URL: s.URL(), Token: "s3cret"})
 	if len(d.Users) != 1 {
 		t.Errorf("Users = %v, want alice", d.Users)
 	}
-	if name := (&offline.SCIMSource{URL: s.URL(), Token: "s3cret"}).Name(); strings.Contains(name, "s3cret") {
+	if name := (&upstream.SCIMSource{URL: s.URL(), Token: "s3cret"}).Name(); strings.Contains(name, "s3cret") {
 		t.Errorf("Name() = %q shows the token", name)
 	}
 }
@@ -100,7 +100,7 @@ func TestSCIMToken(t *testing.T) {
 func TestSCIMDown(t *testing.T) {
 	s := scimtest.New(t)
 	s.Stop()
-	_, err := (&offline.SCIMSource{URL: s.URL()}).Fetch(t.Context())
+	_, err := (&upstream.SCIMSource{URL: s.URL()}).Fetch(t.Context())
 	checkErr(t, err, s.URL()+"/Users", "connection refused")
 }
 
@@ -135,7 +135,7 @@ func TestRestrictions(t *testing.T) {
 			s := scimtest.New(t)
 			mirror(s)
 			tt.change(s)
-			r, missing := offline.Restrictions(mustPolicy(t), mustFetch(t, &offline.SCIMSource{URL: s.URL()}))
+			r, missing := upstream.Restrictions(mustPolicy(t), mustFetch(t, &upstream.SCIMSource{URL: s.URL()}))
 			checkRestriction(t, r, missing, tt.disabled, tt.removed, tt.missing)
 			for _, reason := range r.Disabled {
 				if !strings.Contains(reason, tt.reasonSubstr) {
@@ -159,7 +159,7 @@ func TestRestrictionsMatching(t *testing.T) {
 	s.AddUser("carol", true)
 	s.AddGroup("sre", "Bob", "x-dave") // lists dave's externalId twin, not dave
 	// No engineering or security group in SCIM: their members keep them.
-	r, missing := offline.Restrictions(mustPolicy(t), mustFetch(t, &offline.SCIMSource{URL: s.URL()}))
+	r, missing := upstream.Restrictions(mustPolicy(t), mustFetch(t, &upstream.SCIMSource{URL: s.URL()}))
 	checkRestriction(t, r, missing, []string{"alice", "bob"},
 		map[string][]string{"dave": {"sre"}}, []string{"mallory", "frank"})
 }
@@ -167,15 +167,15 @@ func TestRestrictionsMatching(t *testing.T) {
 // TestRestrictionsNested: a member of a member group is listed; group
 // cycles end.
 func TestRestrictionsNested(t *testing.T) {
-	d := &offline.Directory{
-		Users: []offline.SCIMUser{{ID: "u1", UserName: "bob", Active: true}, {ID: "u2", UserName: "dave", Active: true},
+	d := &upstream.Directory{
+		Users: []upstream.SCIMUser{{ID: "u1", UserName: "bob", Active: true}, {ID: "u2", UserName: "dave", Active: true},
 			{ID: "u3", UserName: "frank", Active: true}},
-		Groups: []offline.SCIMGroup{
+		Groups: []upstream.SCIMGroup{
 			{ID: "g1", DisplayName: "sre", Members: []string{"u1", "g2"}},
 			{ID: "g2", DisplayName: "sre-oncall", Members: []string{"u2", "g1"}},
 		},
 	}
-	r, missing := offline.Restrictions(mustPolicy(t), d)
+	r, missing := upstream.Restrictions(mustPolicy(t), d)
 	checkRestriction(t, r, missing, nil, map[string][]string{"frank": {"sre"}},
 		[]string{"alice", "erin", "carol", "mallory"})
 }
@@ -231,12 +231,12 @@ func TestSCIMGarbage(t *testing.T) {
 		"no userName":   {users: func(s int) string { return list(1, s, `{"id":"u1","active":false}`) }, want: `user id "u1" without userName`},
 		"no user id":    {users: func(s int) string { return list(1, s, `{"userName":"bob"}`) }, want: `user "bob" without id`},
 		"active string": {users: func(s int) string { return list(1, s, `{"id":"u1","userName":"bob","active":"false"}`) }, want: "not a SCIM User"},
-		"too many pages": {users: func(s int) string { return list(offline.MaxSCIMResources, s, userJSON(s)) },
-			want: fmt.Sprintf("more than %d pages", offline.MaxSCIMPages)},
+		"too many pages": {users: func(s int) string { return list(upstream.MaxSCIMResources, s, userJSON(s)) },
+			want: fmt.Sprintf("more than %d pages", upstream.MaxSCIMPages)},
 		"too large": {users: func(s int) string {
-			return list(1, s, `{"id":"u1","userName":"`+strings.Repeat("a", offline.MaxSCIMResponse)+`"}`)
+			return list(1, s, `{"id":"u1","userName":"`+strings.Repeat("a", upstream.MaxSCIMResponse)+`"}`)
 		},
-			is: offline.ErrTooLarge},
+			is: upstream.ErrTooLarge},
 		"status 500":         {status: 500, want: "status 500"},
 		"no displayName":     {groups: func(s int) string { return list(1, s, `{"id":"g1","members":[]}`) }, want: `group id "g1" without displayName`},
 		"member no value":    {groups: func(s int) string { return list(1, s, `{"id":"g1","displayName":"sre","members":[{"display":"bob"}]}`) }, want: `group "sre": members[0] without value`},
@@ -259,7 +259,7 @@ func TestSCIMGarbage(t *testing.T) {
 				w.Header().Set("Content-Type", "application/scim+json")
 				w.Write([]byte(body))
 			}) + "/scim/v2"
-			d, err := (&offline.SCIMSource{URL: url}).Fetch(t.Context())
+			d, err := (&upstream.SCIMSource{URL: url}).Fetch(t.Context())
 			if err == nil {
 				t.Fatalf("Fetch = %+v; want an error", d)
 			}

@@ -1,4 +1,4 @@
-package audit
+package witness
 
 import (
 	"bytes"
@@ -16,17 +16,19 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/failsmall/breakglass/audit"
 )
 
-// Witness cosigns checkpoints of known logs per c2sp.org/tlog-witness: it
+// Server cosigns checkpoints of known logs per c2sp.org/tlog-witness: it
 // only cosigns a checkpoint that is consistent with the last one it
 // cosigned for that origin, so a log cannot show two histories (fork) or
 // go back (rollback) without one of them lacking its cosignature. Its state,
 // the last cosigned checkpoint per origin, lives in files in one directory.
-type Witness struct {
-	signer *CosignatureSigner
+type Server struct {
+	signer *audit.CosignatureSigner
 	logs   map[string]note.Verifier
-	state  *witnessState
+	state  *state
 
 	// mu makes "check old size, verify, persist" atomic per the spec, so two
 	// concurrent requests cannot roll the state back.
@@ -36,14 +38,11 @@ type Witness struct {
 // maxAddCheckpointBody bounds a request body.
 const maxAddCheckpointBody = 64 << 10
 
-// ContentTypeTlogSize is the type of a 409 answer's body.
-const ContentTypeTlogSize = "text/x.tlog.size"
-
-// NewWitness returns a witness named name (its key name) signing with key,
+// NewServer returns a witness named name (its key name) signing with key,
 // cosigning the logs given as origin -> log key, keeping state in dir
 // (created if missing), stamping cosignatures with now.
-func NewWitness(dir string, name string, key ed25519.PrivateKey, logs map[string]note.Verifier, now func() time.Time) (*Witness, error) {
-	s, err := NewCosignatureSigner(name, key, now)
+func NewServer(dir string, name string, key ed25519.PrivateKey, logs map[string]note.Verifier, now func() time.Time) (*Server, error) {
+	s, err := audit.NewCosignatureSigner(name, key, now)
 	if err != nil {
 		return nil, fmt.Errorf("new witness: %w", err)
 	}
@@ -52,18 +51,18 @@ func NewWitness(dir string, name string, key ed25519.PrivateKey, logs map[string
 			return nil, fmt.Errorf("new witness: log %q: key must be named after the origin", origin)
 		}
 	}
-	st, err := openWitnessState(dir)
+	st, err := openState(dir)
 	if err != nil {
 		return nil, fmt.Errorf("new witness: %w", err)
 	}
-	return &Witness{signer: s, logs: logs, state: st}, nil
+	return &Server{signer: s, logs: logs, state: st}, nil
 }
 
 // VerifierKey returns the witness's cosignature/v1 verifier key (type 0x04).
-func (w *Witness) VerifierKey() string { return w.signer.VerifierKey() }
+func (w *Server) VerifierKey() string { return w.signer.VerifierKey() }
 
 // Handler serves POST /add-checkpoint.
-func (w *Witness) Handler() http.Handler {
+func (w *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /add-checkpoint", w.serveAddCheckpoint)
 	return mux
@@ -71,13 +70,13 @@ func (w *Witness) Handler() http.Handler {
 
 // Latest returns the last checkpoint the witness cosigned for origin
 // (Size 0 and ok false if none).
-func (w *Witness) Latest(origin string) (Checkpoint, bool, error) {
+func (w *Server) Latest(origin string) (audit.Checkpoint, bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.state.load(origin)
 }
 
-func (w *Witness) serveAddCheckpoint(rw http.ResponseWriter, r *http.Request) {
+func (w *Server) serveAddCheckpoint(rw http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxAddCheckpointBody))
 	if err != nil {
 		http.Error(rw, "request body: "+err.Error(), http.StatusBadRequest)
@@ -144,7 +143,7 @@ func parseAddRequest(body []byte) (addRequest, error) {
 // signature; 404 unknown origin; 409 with the witness's size when old does
 // not match it, or when the root differs at the same size (fork); 422 when
 // the consistency proof does not verify (fork).
-func (w *Witness) AddCheckpoint(body []byte) ([]byte, int, error) {
+func (w *Server) AddCheckpoint(body []byte) ([]byte, int, error) {
 	req, err := parseAddRequest(body)
 	if err != nil {
 		return nil, http.StatusBadRequest, err
@@ -154,7 +153,7 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, int, error) {
 	if !ok {
 		return nil, http.StatusNotFound, fmt.Errorf("unknown log %q", clip(string(origin)))
 	}
-	c, n, err := Open(req.signed, v)
+	c, n, err := audit.Open(req.signed, v)
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
@@ -189,7 +188,7 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, int, error) {
 }
 
 // checkAgainstState checks c against the last cosigned checkpoint.
-func (w *Witness) checkAgainstState(c Checkpoint, req addRequest) (int, error) {
+func (w *Server) checkAgainstState(c audit.Checkpoint, req addRequest) (int, error) {
 	latest, have, err := w.state.load(c.Origin)
 	if err != nil {
 		return http.StatusInternalServerError, err
@@ -214,7 +213,7 @@ func (w *Witness) checkAgainstState(c Checkpoint, req addRequest) (int, error) {
 }
 
 // cosign returns the note signature line of a cosignature over text.
-func (w *Witness) cosign(text string) ([]byte, error) {
+func (w *Server) cosign(text string) ([]byte, error) {
 	sig, err := w.signer.Sign([]byte(text))
 	if err != nil {
 		return nil, err

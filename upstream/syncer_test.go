@@ -1,4 +1,4 @@
-package offline_test
+package upstream_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/internal/scimtest"
-	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/upstream"
 )
 
 // clock advances one second at each reading.
@@ -93,12 +93,12 @@ func silentListener(t *testing.T) string {
 
 func TestSyncerStatusBeforePoll(t *testing.T) {
 	scim := scimtest.New(t)
-	s := &offline.Syncer{
-		Sources:     []offline.Source{&offline.HTTPSource{URL: "https://policy.example/b"}, &offline.PathSource{Path: "/srv/b"}},
-		Directories: []*offline.SCIMSource{{URL: scim.URL()}},
+	s := &upstream.Syncer{
+		Sources:     []upstream.Source{&upstream.HTTPSource{URL: "https://policy.example/b"}, &upstream.PathSource{Path: "/srv/b"}},
+		Directories: []*upstream.SCIMSource{{URL: scim.URL()}},
 	}
 	got := s.Status()
-	want := []offline.SourceStatus{
+	want := []upstream.SourceStatus{
 		{Name: "https://policy.example/b", Kind: "http"},
 		{Name: "file:/srv/b", Kind: "path"},
 		{Name: scim.URL(), Kind: "scim"},
@@ -110,7 +110,7 @@ func TestSyncerStatusBeforePoll(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("Status()[%d] = %+v, want %+v", i, got[i], want[i])
 		}
-		if age := got[i].Age(time.Now()); age != offline.NeverSucceeded {
+		if age := got[i].Age(time.Now()); age != upstream.NeverSucceeded {
 			t.Errorf("Status()[%d].Age = %v, want NeverSucceeded", i, age)
 		}
 	}
@@ -129,7 +129,7 @@ func TestSyncerTransitions(t *testing.T) {
 	}) + "/bundle"
 	clk := &clock{now: start}
 	p := &pinner{}
-	s := &offline.Syncer{Sources: []offline.Source{&offline.HTTPSource{URL: url}}, Apply: p.apply, Now: clk.Now}
+	s := &upstream.Syncer{Sources: []upstream.Source{&upstream.HTTPSource{URL: url}}, Apply: p.apply, Now: clk.Now}
 
 	steps := []struct {
 		mode, result, lastError string
@@ -173,7 +173,7 @@ func TestSyncerTransitions(t *testing.T) {
 func TestSyncerPathSource(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bundle")
 	p := &pinner{}
-	s := &offline.Syncer{Sources: []offline.Source{&offline.PathSource{Path: path}}, Apply: p.apply}
+	s := &upstream.Syncer{Sources: []upstream.Source{&upstream.PathSource{Path: path}}, Apply: p.apply}
 	s.PollOnce(t.Context())
 	if st := s.Status()[0]; !strings.Contains(st.LastError, path) || !st.LastSuccess.IsZero() {
 		t.Errorf("missing file: status %+v, want an error naming %s", st, path)
@@ -199,8 +199,8 @@ func TestSyncerHangingSource(t *testing.T) {
 	const wantPolls = 10
 	var fastPolls atomic.Int32
 	reached := make(chan struct{})
-	s := &offline.Syncer{
-		Sources: []offline.Source{&offline.HTTPSource{URL: hanging}, &offline.PathSource{Path: path}},
+	s := &upstream.Syncer{
+		Sources: []upstream.Source{&upstream.HTTPSource{URL: hanging}, &upstream.PathSource{Path: path}},
 		Every:   time.Millisecond,
 		Timeout: time.Hour,
 		Apply: func(_ context.Context, source string, raw []byte) (string, error) {
@@ -248,8 +248,8 @@ func (s *stuckSource) Fetch(context.Context) ([]byte, error) {
 func TestSyncerStuckSource(t *testing.T) {
 	src := &stuckSource{release: make(chan struct{})}
 	var applied atomic.Int32
-	s := &offline.Syncer{
-		Sources: []offline.Source{src},
+	s := &upstream.Syncer{
+		Sources: []upstream.Source{src},
 		Timeout: 50 * time.Millisecond,
 		Apply: func(_ context.Context, _ string, raw []byte) (string, error) {
 			applied.Add(1)
@@ -286,7 +286,7 @@ func TestSyncerNoApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	scim := scimtest.New(t)
-	s := &offline.Syncer{Sources: []offline.Source{&offline.PathSource{Path: path}}, Directories: []*offline.SCIMSource{{URL: scim.URL()}}}
+	s := &upstream.Syncer{Sources: []upstream.Source{&upstream.PathSource{Path: path}}, Directories: []*upstream.SCIMSource{{URL: scim.URL()}}}
 	s.PollOnce(t.Context())
 	st := s.Status()
 	checkErr(t, fmt.Errorf("%s", st[0].LastError), "no Apply function")
@@ -297,10 +297,10 @@ func TestSyncerDirectory(t *testing.T) {
 	scim := scimtest.New(t)
 	mirror(scim)
 	p := mustPolicy(t)
-	s := &offline.Syncer{
-		Directories: []*offline.SCIMSource{{URL: scim.URL()}},
-		ApplyDirectory: func(_ context.Context, _ string, d *offline.Directory) (string, error) {
-			r, missing := offline.Restrictions(p, d)
+	s := &upstream.Syncer{
+		Directories: []*upstream.SCIMSource{{URL: scim.URL()}},
+		ApplyDirectory: func(_ context.Context, _ string, d *upstream.Directory) (string, error) {
+			r, missing := upstream.Restrictions(p, d)
 			return fmt.Sprintf("%d disabled, %d removed from groups, %d missing", len(r.Disabled), len(r.RemovedFrom), len(missing)), nil
 		},
 	}

@@ -1,4 +1,4 @@
-package audit
+package witness_test
 
 import (
 	"bytes"
@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/witness"
 )
 
 const testWitnessName = "witness.test.example/w1"
@@ -25,9 +28,9 @@ var testWitnessNow = time.Unix(1764104400, 0).UTC()
 // witnessFixture is a witness served over loopback HTTP and a log it knows.
 type witnessFixture struct {
 	dir    string
-	w      *Witness
+	w      *witness.Server
 	srv    *httptest.Server
-	client *WitnessClient
+	client *witness.Client
 	log    *memLog
 	signer note.Signer
 	cv     note.Verifier
@@ -36,18 +39,18 @@ type witnessFixture struct {
 func newWitnessFixture(t *testing.T, dir string) *witnessFixture {
 	t.Helper()
 	s, v := testKeys(t, testLogSeed)
-	w, err := NewWitness(dir, testWitnessName, ed25519.NewKeyFromSeed(testWitnessSeed),
+	w, err := witness.NewServer(dir, testWitnessName, ed25519.NewKeyFromSeed(testWitnessSeed),
 		map[string]note.Verifier{testOrigin: v}, func() time.Time { return testWitnessNow })
 	if err != nil {
 		t.Fatal(err)
 	}
-	cv, err := NewCosignatureVerifier(w.VerifierKey())
+	cv, err := audit.NewCosignatureVerifier(w.VerifierKey())
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
-	return &witnessFixture{dir: dir, w: w, srv: srv, client: &WitnessClient{URL: srv.URL, HTTP: srv.Client()},
+	return &witnessFixture{dir: dir, w: w, srv: srv, client: &witness.Client{URL: srv.URL, HTTP: srv.Client()},
 		log: &memLog{}, signer: s, cv: cv}
 }
 
@@ -55,9 +58,9 @@ func newWitnessFixture(t *testing.T, dir string) *witnessFixture {
 // proof from old.
 func (f *witnessFixture) submit(t *testing.T, old, size int64) ([]byte, []byte, error) {
 	t.Helper()
-	f.log.grow(t, f.signer, 0, size)
+	f.log.grow(t, 0, size)
 	signed := f.log.checkpoint(t, f.signer)
-	p, err := ProveConsistency(old, size, f.log)
+	p, err := audit.ProveConsistency(old, size, f.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +76,14 @@ func TestWitnessCosignsGrowingLog(t *testing.T) {
 		if err != nil {
 			t.Fatalf("old %d, size %d: %v", old, size, err)
 		}
-		n, err := note.Open(AddCosignatures(signed, cosig), note.VerifierList(f.cv))
+		n, err := note.Open(audit.AddCosignatures(signed, cosig), note.VerifierList(f.cv))
 		if err != nil {
 			t.Fatalf("cosignature for size %d does not verify: %v\n%s", size, err, cosig)
 		}
-		if ts, err := CosignatureTime(n.Sigs[0]); err != nil || !ts.Equal(testWitnessNow) {
+		if ts, err := audit.CosignatureTime(n.Sigs[0]); err != nil || !ts.Equal(testWitnessNow) {
 			t.Errorf("cosignature time: got %v, %v, want %v", ts, err, testWitnessNow)
 		}
-		f.log.checkpoints[len(f.log.checkpoints)-1] = AddCosignatures(signed, cosig)
+		f.log.checkpoints[len(f.log.checkpoints)-1] = audit.AddCosignatures(signed, cosig)
 		old = size
 	}
 	latest, ok, err := f.w.Latest(testOrigin)
@@ -88,7 +91,7 @@ func TestWitnessCosignsGrowingLog(t *testing.T) {
 		t.Errorf("Latest: got %+v, %v, %v; want size 100", latest, ok, err)
 	}
 	_, v := testKeys(t, testLogSeed)
-	rep, err := VerifyLog(f.log, VerifyOptions{Verifier: v, Witnesses: note.VerifierList(f.cv)})
+	rep, err := audit.VerifyLog(f.log, audit.VerifyOptions{Verifier: v, Witnesses: note.VerifierList(f.cv)})
 	if err != nil || rep.Cosigned != 6 {
 		t.Errorf("VerifyLog: got %+v, %v; want 6 cosigned checkpoints", rep, err)
 	}
@@ -103,13 +106,13 @@ func TestWitnessStaleOldSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := f.submit(t, 4, 12)
-	var conflict *WitnessConflictError
-	if !errors.As(err, &conflict) || conflict.Size != 10 || !errors.Is(err, ErrWitnessConflict) {
+	var conflict *audit.WitnessConflictError
+	if !errors.As(err, &conflict) || conflict.Size != 10 || !errors.Is(err, audit.ErrWitnessConflict) {
 		t.Fatalf("stale old size: got %v, want WitnessConflictError{10}", err)
 	}
 	// On the wire: 409 with the size, as text/x.tlog.size.
 	resp := post(t, f.srv.URL, addBody(0, nil, f.log.checkpoints[1]))
-	if resp.code != http.StatusConflict || resp.contentType != ContentTypeTlogSize || resp.body != "10\n" {
+	if resp.code != http.StatusConflict || resp.contentType != witness.ContentTypeTlogSize || resp.body != "10\n" {
 		t.Errorf("got %d %q %q, want 409 text/x.tlog.size \"10\\n\"", resp.code, resp.contentType, resp.body)
 	}
 	if _, _, err := f.submit(t, conflict.Size, 12); err != nil {
@@ -123,21 +126,21 @@ func TestWitnessRefusesFork(t *testing.T) {
 		t.Fatal(err)
 	}
 	fork := &memLog{}
-	fork.grow(t, f.signer, 700, 10)
+	fork.grow(t, 700, 10)
 	forked10 := fork.checkpoint(t, f.signer)
 	_, err := f.client.AddCheckpoint(context.Background(), 10, nil, forked10)
-	if !errors.Is(err, ErrWitnessRefused) || !strings.Contains(err.Error(), "fork") {
+	if !errors.Is(err, audit.ErrWitnessRefused) || !strings.Contains(err.Error(), "fork") {
 		t.Errorf("fork at the same size: got %v, want ErrWitnessRefused saying fork", err)
 	}
-	fork.grow(t, f.signer, 700, 16)
+	fork.grow(t, 700, 16)
 	forked16 := fork.checkpoint(t, f.signer)
-	p, _ := ProveConsistency(10, 16, fork)
+	p, _ := audit.ProveConsistency(10, 16, fork)
 	_, err = f.client.AddCheckpoint(context.Background(), 10, p, forked16)
-	var refused *WitnessRefusedError
+	var refused *audit.WitnessRefusedError
 	if !errors.As(err, &refused) || refused.Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), "fork") {
 		t.Errorf("fork at a larger size: got %v, want 422 refusal saying fork", err)
 	}
-	if latest, _, _ := f.w.Latest(testOrigin); latest.Size != 10 || latest.Hash != mustTreeHash(t, 10, f.log) {
+	if latest, _, _ := f.w.Latest(testOrigin); latest.Size != 10 || latest.Hash != f.log.head(t).Hash {
 		t.Errorf("witness state moved to %+v", latest)
 	}
 }
@@ -152,7 +155,7 @@ func TestWitnessRefusesRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.client.AddCheckpoint(context.Background(), 10, nil, small)
-	if !errors.Is(err, ErrWitnessRefused) || !strings.Contains(err.Error(), "rollback") {
+	if !errors.Is(err, audit.ErrWitnessRefused) || !strings.Contains(err.Error(), "rollback") {
 		t.Errorf("client: got %v, want ErrWitnessRefused saying rollback", err)
 	}
 	// The witness refuses it on its own too, whatever old size is claimed.
@@ -177,7 +180,7 @@ func TestWitnessPersistsAcrossRestart(t *testing.T) {
 	g := newWitnessFixture(t, dir) // a new process on the same directory
 	g.log = f.log
 	_, _, err := g.submit(t, 0, 9)
-	var conflict *WitnessConflictError
+	var conflict *audit.WitnessConflictError
 	if !errors.As(err, &conflict) || conflict.Size != 8 {
 		t.Fatalf("after restart: got %v, want conflict at 8", err)
 	}
@@ -188,15 +191,15 @@ func TestWitnessPersistsAcrossRestart(t *testing.T) {
 
 func TestWitnessRejects(t *testing.T) {
 	f := newWitnessFixture(t, t.TempDir())
-	f.log.grow(t, f.signer, 0, 3)
+	f.log.grow(t, 0, 3)
 	signed := f.log.checkpoint(t, f.signer)
 	other, _ := testKeys(t, testOtherSeed)
-	forged, _ := Sign(f.log.head(t), other)
-	skey, _, _ := NewKeyFromSeed("unknown.example/log", testLogSeed)
+	forged, _ := audit.Sign(f.log.head(t), other)
+	skey, _, _ := audit.NewKeyFromSeed("unknown.example/log", testLogSeed)
 	us, _ := note.NewSigner(skey)
 	c := f.log.head(t)
 	c.Origin = "unknown.example/log"
-	unknown, _ := Sign(c, us)
+	unknown, _ := audit.Sign(c, us)
 	hash := "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 	notCheckpoint, _ := note.Sign(&note.Note{Text: testOrigin + "\nthree\n"}, f.signer)
 	tests := []struct {
@@ -245,7 +248,7 @@ func TestWitnessConcurrentSameOld(t *testing.T) {
 	const n = 8
 	bodies := make([]string, n)
 	for i := range bodies {
-		f.log.grow(t, f.signer, 0, int64(i+1))
+		f.log.grow(t, 0, int64(i+1))
 		bodies[i] = addBody(0, nil, f.log.checkpoint(t, f.signer))
 	}
 	var wg sync.WaitGroup
@@ -269,17 +272,17 @@ func TestWitnessConcurrentSameOld(t *testing.T) {
 	}
 }
 
-func TestNewWitnessRejects(t *testing.T) {
+func TestNewServerRejects(t *testing.T) {
 	_, v := testKeys(t, testLogSeed)
 	key := ed25519.NewKeyFromSeed(testWitnessSeed)
 	now := func() time.Time { return testWitnessNow }
-	if _, err := NewWitness(t.TempDir(), "bad name", key, nil, now); err == nil {
+	if _, err := witness.NewServer(t.TempDir(), "bad name", key, nil, now); err == nil {
 		t.Error("witness name with a space: got nil error")
 	}
-	if _, err := NewWitness(t.TempDir(), testWitnessName, key, map[string]note.Verifier{"other.example/log": v}, now); err == nil {
+	if _, err := witness.NewServer(t.TempDir(), testWitnessName, key, map[string]note.Verifier{"other.example/log": v}, now); err == nil {
 		t.Error("log key not named after its origin: got nil error")
 	}
-	if _, err := NewWitness("", testWitnessName, key, nil, now); err == nil {
+	if _, err := witness.NewServer("", testWitnessName, key, nil, now); err == nil {
 		t.Error("empty state directory: got nil error")
 	}
 }

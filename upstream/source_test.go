@@ -1,4 +1,4 @@
-package offline_test
+package upstream_test
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failsmall/breakglass/offline"
+	"github.com/failsmall/breakglass/upstream"
 )
 
 // checkErr fails t unless err is non-nil and its message holds every want.
@@ -40,7 +40,7 @@ func serve(t *testing.T, h http.HandlerFunc) string {
 }
 
 func TestHTTPSourceFetch(t *testing.T) {
-	big := bytes.Repeat([]byte("x"), offline.MaxBundleFile+1)
+	big := bytes.Repeat([]byte("x"), upstream.MaxBundleFile+1)
 	tests := map[string]struct {
 		h       http.HandlerFunc
 		want    string   // body on success
@@ -58,17 +58,17 @@ func TestHTTPSourceFetch(t *testing.T) {
 		"oversized with length": {h: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
 			w.Write(big)
-		}, wantErr: []string{"Content-Length"}, is: offline.ErrTooLarge},
+		}, wantErr: []string{"Content-Length"}, is: upstream.ErrTooLarge},
 		"oversized chunked": {h: func(w http.ResponseWriter, r *http.Request) {
 			w.Write(big[:1])
 			w.(http.Flusher).Flush() // no Content-Length from here on
 			w.Write(big[1:])
-		}, wantErr: []string{"more than the"}, is: offline.ErrTooLarge},
+		}, wantErr: []string{"more than the"}, is: upstream.ErrTooLarge},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			url := serve(t, tt.h) + "/bundle"
-			src := &offline.HTTPSource{URL: url}
+			src := &upstream.HTTPSource{URL: url}
 			got, err := src.Fetch(t.Context())
 			if tt.wantErr == nil {
 				if err != nil || string(got) != tt.want {
@@ -85,7 +85,7 @@ func TestHTTPSourceFetch(t *testing.T) {
 }
 
 func TestHTTPSourceName(t *testing.T) {
-	src, err := offline.NewSource("https://policy.example/bundle")
+	src, err := upstream.NewSource("https://policy.example/bundle")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestHTTPSourceNoAnswer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
-			_, err := (&offline.HTTPSource{URL: tt.url}).Fetch(ctx)
+			_, err := (&upstream.HTTPSource{URL: tt.url}).Fetch(ctx)
 			checkErr(t, err, tt.url, tt.want)
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %v does not wrap %v", err, tt.is)
@@ -172,7 +172,7 @@ func TestDefaultClientIgnoresProxyEnv(t *testing.T) {
 	if proxied.Load() != 1 {
 		t.Skip("the proxy environment was read before this test set it")
 	}
-	_, err := (&offline.HTTPSource{URL: "http://upstream.invalid/bundle"}).Fetch(t.Context())
+	_, err := (&upstream.HTTPSource{URL: "http://upstream.invalid/bundle"}).Fetch(t.Context())
 	checkErr(t, err, "upstream.invalid")
 	if n := proxied.Load(); n != 1 {
 		t.Errorf("the proxy got %d requests, want only the control's", n)
@@ -189,11 +189,11 @@ func TestPathSource(t *testing.T) {
 	if err := os.WriteFile(big, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(big, offline.MaxBundleFile+1); err != nil {
+	if err := os.Truncate(big, upstream.MaxBundleFile+1); err != nil {
 		t.Fatal(err)
 	}
 
-	src := &offline.PathSource{Path: present}
+	src := &upstream.PathSource{Path: present}
 	if got, err := src.Fetch(t.Context()); err != nil || string(got) != "bundle bytes" {
 		t.Errorf("Fetch = %q, %v; want the file's bytes", got, err)
 	}
@@ -202,15 +202,15 @@ func TestPathSource(t *testing.T) {
 	}
 
 	missing := filepath.Join(dir, "missing")
-	_, err := (&offline.PathSource{Path: missing}).Fetch(t.Context())
+	_, err := (&upstream.PathSource{Path: missing}).Fetch(t.Context())
 	checkErr(t, err, missing)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("error %v does not wrap fs.ErrNotExist", err)
 	}
 
-	_, err = (&offline.PathSource{Path: big}).Fetch(t.Context())
+	_, err = (&upstream.PathSource{Path: big}).Fetch(t.Context())
 	checkErr(t, err, big)
-	if !errors.Is(err, offline.ErrTooLarge) {
+	if !errors.Is(err, upstream.ErrTooLarge) {
 		t.Errorf("error %v does not wrap ErrTooLarge", err)
 	}
 }
@@ -218,15 +218,15 @@ func TestPathSource(t *testing.T) {
 func TestNewSource(t *testing.T) {
 	tests := map[string]struct {
 		spec    string
-		want    offline.Source
+		want    upstream.Source
 		wantErr string
 	}{
-		"http":            {spec: "http://policy.example/b", want: &offline.HTTPSource{URL: "http://policy.example/b"}},
-		"https":           {spec: "https://policy.example:8443/b", want: &offline.HTTPSource{URL: "https://policy.example:8443/b"}},
-		"upper case":      {spec: "HTTPS://policy.example/b", want: &offline.HTTPSource{URL: "HTTPS://policy.example/b"}},
-		"absolute":        {spec: "/etc/breakglass/bundle", want: &offline.PathSource{Path: "/etc/breakglass/bundle"}},
-		"relative":        {spec: "bundles/current", want: &offline.PathSource{Path: "bundles/current"}},
-		"dot colon":       {spec: "./a:b", want: &offline.PathSource{Path: "./a:b"}},
+		"http":            {spec: "http://policy.example/b", want: &upstream.HTTPSource{URL: "http://policy.example/b"}},
+		"https":           {spec: "https://policy.example:8443/b", want: &upstream.HTTPSource{URL: "https://policy.example:8443/b"}},
+		"upper case":      {spec: "HTTPS://policy.example/b", want: &upstream.HTTPSource{URL: "HTTPS://policy.example/b"}},
+		"absolute":        {spec: "/etc/breakglass/bundle", want: &upstream.PathSource{Path: "/etc/breakglass/bundle"}},
+		"relative":        {spec: "bundles/current", want: &upstream.PathSource{Path: "bundles/current"}},
+		"dot colon":       {spec: "./a:b", want: &upstream.PathSource{Path: "./a:b"}},
 		"empty":           {spec: "", wantErr: "empty policy source"},
 		"blank":           {spec: "  ", wantErr: "empty policy source"},
 		"ftp":             {spec: "ftp://policy.example/b", wantErr: `unsupported scheme "ftp"`},
@@ -238,7 +238,7 @@ func TestNewSource(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := offline.NewSource(tt.spec)
+			got, err := upstream.NewSource(tt.spec)
 			if tt.wantErr != "" {
 				checkErr(t, err, tt.wantErr)
 				if strings.Contains(err.Error(), "pw") {
@@ -252,11 +252,11 @@ func TestNewSource(t *testing.T) {
 			if got.Name() != tt.want.Name() {
 				t.Errorf("NewSource(%q) = %T %q, want %T %q", tt.spec, got, got.Name(), tt.want, tt.want.Name())
 			}
-			if _, ok := got.(*offline.HTTPSource); ok != isHTTP(tt.want) {
+			if _, ok := got.(*upstream.HTTPSource); ok != isHTTP(tt.want) {
 				t.Errorf("NewSource(%q) is a %T, want a %T", tt.spec, got, tt.want)
 			}
 		})
 	}
 }
 
-func isHTTP(s offline.Source) bool { _, ok := s.(*offline.HTTPSource); return ok }
+func isHTTP(s upstream.Source) bool { _, ok := s.(*upstream.HTTPSource); return ok }
