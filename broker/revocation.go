@@ -11,7 +11,7 @@ import (
 const DefaultRevocationsMaxAge = time.Hour
 
 // RevocationList is the content of the broker's published revocation list
-// (offline.RevocationList is its signed form; the fields are the same).
+// (token.RevocationList is its signed form; the fields are the same).
 //
 // Revoked holds the id of every revoked grant that has not expired yet: an
 // expired grant's credentials are refused for their expiry alone, so it

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/failsmall/breakglass/internal/sshopt"
 	"github.com/failsmall/breakglass/policy"
 )
 
@@ -43,12 +44,6 @@ type SSHCertClaims struct {
 // sshClockSkew backdates a certificate's ValidAfter so that a server whose
 // clock runs a little behind the broker's accepts it at once.
 const sshClockSkew = time.Minute
-
-// Certificate critical option names (PROTOCOL.certkeys).
-const (
-	sshSourceAddress = "source-address"
-	sshForceCommand  = "force-command"
-)
 
 // checkSSHRole checks that a request for role carries an SSH key exactly
 // when the role yields a certificate, and that this broker can issue one.
@@ -87,10 +82,10 @@ func (s *Service) mintSSH(ctx context.Context, role *policy.Role, r *Request, g 
 	}
 	crit := map[string]string{}
 	if role.SSH.SourceAddress != "" {
-		crit[sshSourceAddress] = role.SSH.SourceAddress
+		crit[sshopt.SourceAddress] = role.SSH.SourceAddress
 	}
 	if role.SSH.ForceCommand != "" {
-		crit[sshForceCommand] = role.SSH.ForceCommand
+		crit[sshopt.ForceCommand] = role.SSH.ForceCommand
 	}
 	cert, err := s.cfg.SSHCA.SignCert(SSHCertClaims{PublicKey: pub, Serial: serial, GrantID: g.ID,
 		RequestID: r.ID, Requester: r.Requester, Approvers: g.Approvers, Principals: role.SSH.Principals,
