@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Starts a development broker in a temporary folder on a free loopback port,
 # runs `breakglass bench` against it at the given concurrencies, and stops it.
-# Usage: scripts/bench-flow.sh [FLOWS] [CONCURRENCY...]   (defaults: 2000, 1 16)
+# With --fetch, each flow also fetches its credentials (`bench --fetch`).
+# Usage: scripts/bench-flow.sh [--fetch] [FLOWS] [CONCURRENCY...]   (defaults: 2000, 1 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fetch=()
+if [ "${1:-}" = --fetch ]; then
+  fetch=(--fetch)
+  shift
+fi
 flows=${1:-2000}
 shift || true
 concs=("$@")
@@ -18,5 +24,5 @@ for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && 
 curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$dir/serve.log"; exit 1; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for c in "${concs[@]}"; do
-  ./bin/breakglass bench --broker "http://127.0.0.1:$port" --data "$dir/data" --flows "$flows" --concurrency "$c"
+  ./bin/breakglass bench --broker "http://127.0.0.1:$port" --data "$dir/data" --flows "$flows" --concurrency "$c" "${fetch[@]}"
 done

@@ -57,6 +57,9 @@ type appConfig struct {
 	// RevocationsMaxAge is the max age of the published revocation list
 	// (default broker.DefaultRevocationsMaxAge).
 	RevocationsMaxAge time.Duration
+	// Clock is the service's clock (nil: the wall clock); tests set it to
+	// issue grants whose validity has already lapsed.
+	Clock broker.Clock
 }
 
 // app is a running broker: store, keys, service and HTTP server.
@@ -114,7 +117,7 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, SSHCA: ca, Logger: cfg.Logger,
+	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, SSHCA: ca, Clock: cfg.Clock, Logger: cfg.Logger,
 		RevocationSigner: token.RevocationPublisher{Signer: keys}, RevocationsMaxAge: cfg.RevocationsMaxAge,
 		BundleActivated: func(active, prev *broker.StoredBundle) {
 			if err := writeBundleFiles(cfg.Data, active, prev); err != nil {

@@ -11,11 +11,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/web"
 )
 
 // auditFixture is a broker data folder after four audited flows, and a
@@ -258,6 +260,11 @@ func TestAuditReadCommands(t *testing.T) {
 		}
 	}
 	pub := filepath.Join(dir, "data", "audit-key.pub")
+	v, err := readVerifierKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCheckpointCovers(t, a, cl, v)
 	code, out, errOut := runCLI("audit", "verify", "--broker", a.URL(), "--log-key", pub)
 	if code != 0 || !strings.Contains(out, "audit log verified") {
 		t.Errorf("audit verify --broker: exit %d\n%s%s", code, out, errOut)
@@ -272,10 +279,6 @@ func TestAuditReadCommands(t *testing.T) {
 		t.Fatalf("audit export: exit %d\n%s%s", code, out, errOut)
 	}
 	cp, err := os.ReadFile(filepath.Join(export, "checkpoint"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := readVerifierKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +301,38 @@ func TestAuditReadCommands(t *testing.T) {
 	}
 	if tlogHash := tlog.RecordHash(first); string(tile[:32]) != string(tlogHash[:]) {
 		t.Errorf("tile's first hash is not entry 0's leaf hash")
+	}
+}
+
+// waitCheckpointCovers waits until the broker's newest checkpoint, the one
+// the read commands take as the log's size, covers every committed entry.
+// The store signs a checkpoint in each commit, but the broker serves the
+// one its checkpointer last published, and the checkpointer publishes at
+// most every audit.DefaultMinInterval: a write landing just after a
+// publication (here, the last credentials fetch) is served up to that
+// interval later.
+func waitCheckpointCovers(t *testing.T, a *app, cl *web.Client, v note.Verifier) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := a.db.AuditSize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		signed, err := cl.AuditCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := audit.Open(signed, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Size >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker's newest checkpoint is of %d entries, 10s after the log reached %d", c.Size, n)
+		}
 	}
 }
 

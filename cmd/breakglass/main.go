@@ -53,7 +53,7 @@ var commands = map[string]command{
 	"ssh":     {"what sshd needs: breakglass ssh ca [--json] (CA key, sshd_config lines) | ssh krl --out FILE", runSSH},
 	"audit":   {"read and verify the audit log: breakglass audit verify|tail|show|prove|export [--db FILE | --broker URL]", runAudit},
 	"witness": {"run a witness that cosigns audit checkpoints: breakglass witness serve --name N --log VKEY", runWitness},
-	"bench":   {"load a running broker with full flows: breakglass bench --data DIR [--flows N] [--concurrency C]", runBench},
+	"bench":   {"load a running broker with full flows: breakglass bench --data DIR [--flows N] [--concurrency C] [--fetch]", runBench},
 
 	"revocations": {"fetch and cache the signed list of revoked grants: breakglass revocations --out FILE", runRevocations},
 	"policy":      {"review, sign and push signed policy bundles: breakglass policy validate|sign|push|show|diff", runPolicy},

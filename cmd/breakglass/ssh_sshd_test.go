@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,9 +45,24 @@ const sshPolicyRoles = `roles:
 // sshBroker is a broker run in this process, with the dev keys and an SSH
 // CA, driven through the CLI.
 type sshBroker struct {
-	data dataDir
-	url  string
-	env  map[string]string
+	data  dataDir
+	url   string
+	env   map[string]string
+	clock *offsetClock // the broker's clock; nil for none set
+}
+
+// offsetClock is the wall clock moved by an offset a test sets: a broker
+// whose clock runs behind issues certificates whose validity sshd, on the
+// wall clock, finds already lapsed.
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// behind runs fn with the clock d behind the wall clock.
+func (c *offsetClock) behind(d time.Duration, fn func()) {
+	c.offset.Store(int64(-d))
+	defer c.offset.Store(0)
+	fn()
 }
 
 // startSSHBroker starts a broker whose SSH CA is src (the dev CA when
@@ -66,8 +82,9 @@ func startSSHBroker(t *testing.T, src sshCASource) *sshBroker {
 	if err := os.WriteFile(policyFile, []byte(people+sshPolicyRoles), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := startApp(t, appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, policyFile), SSHCA: src})
-	return &sshBroker{data: d, url: a.URL(), env: map[string]string{"BREAKGLASS_URL": a.URL()}}
+	clock := &offsetClock{}
+	a := startApp(t, appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, policyFile), SSHCA: src, Clock: clock})
+	return &sshBroker{data: d, url: a.URL(), env: map[string]string{"BREAKGLASS_URL": a.URL()}, clock: clock}
 }
 
 // cli runs the breakglass CLI in this process and returns its stdout;
@@ -167,8 +184,11 @@ func TestSSHCertificatesRealSSHD(t *testing.T) {
 		brief := filepath.Join(dir, "brief-cert.pub")
 		b.grant(t, "brief", "", brief)
 		mustSSHLogin(t, d, alice, brief)
-		time.Sleep(4 * time.Second)
-		mustSSHRefuse(t, d, alice, brief, "Certificate invalid: expired")
+		// The same grant issued a minute ago by the broker's clock: its
+		// certificate ends with it, 57 seconds before sshd's now.
+		lapsed := filepath.Join(dir, "lapsed-cert.pub")
+		b.clock.behind(time.Minute, func() { b.grant(t, "brief", "", lapsed) })
+		mustSSHRefuse(t, d, alice, lapsed, "Certificate invalid: expired")
 	})
 	t.Run("refused for a principal it does not name", func(t *testing.T) {
 		prod := filepath.Join(dir, "prod-cert.pub")
