@@ -76,8 +76,10 @@ func (s *Service) Revoke(ctx context.Context, challenge, sig []byte) (*Grant, er
 	return out, err
 }
 
-// Credentials returns the grant of request id, with its token, to the
-// requester alone, and audits the fetch.
+// Credentials returns the grant of request id, with its token and, when the
+// broker has Receipts, the audit receipt of its issuance, to the requester
+// alone, and audits the fetch. A receipt that cannot be made is
+// ErrAuditUnavailable.
 func (s *Service) Credentials(ctx context.Context, principal, id string) (*Grant, error) {
 	var out *Grant
 	err := s.update(ctx, func(tx Tx, now time.Time) error {
@@ -106,5 +108,8 @@ func (s *Service) Credentials(ctx context.Context, principal, id string) (*Grant
 			Data: mustJSON(map[string]string{"grant": g.ID, "kid": g.KeyID})})
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return s.withReceipt(ctx, out)
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// DefaultRevocationsMaxAge).
 	RevocationSigner  RevocationSigner
 	RevocationsMaxAge time.Duration
+	// Receipts proves each grant's issuance in the audit log, for the
+	// receipt Credentials returns with it; nil returns none.
+	Receipts Receipts
 	// BundleActivated, when set, is called after a policy bundle becomes
 	// active (prev is the one it replaced, nil for the first), outside any
 	// transaction: the broker writes them to disk.
