@@ -17,7 +17,7 @@ const (
 	EventRequestCancelled = "request.cancelled"
 	EventRequestExpired   = "request.expired"
 	// EventGrantIssued: subjects [request, grant]. Every grant has exactly
-	// one (VerifyGrantEntries checks it), and a credential's audit receipt proves it.
+	// one (VerifyAudit checks it), and a credential's audit receipt proves it.
 	EventGrantIssued = "grant.issued"
 	// EventCredentialsFetched: subjects [request, grant].
 	EventCredentialsFetched = "credentials.fetched"
