@@ -10,44 +10,49 @@ import (
 	"unicode/utf8"
 )
 
-// Entry types. An entry whose Type is not one of these is rejected by
-// Marshal and ParseEntry, so a typo in a caller fails at append time.
-const (
-	TypeRequestCreated     = "request.created"
-	TypeApprovalRecorded   = "approval.recorded"
-	TypeDenialRecorded     = "denial.recorded"
-	TypeRequestCancelled   = "request.cancelled"
-	TypeRequestExpired     = "request.expired"
-	TypeGrantIssued        = "grant.issued"
-	TypeCredentialsFetched = "credentials.fetched"
-	TypeGrantRevoked       = "grant.revoked"
-	TypeGrantExpired       = "grant.expired"
-	TypePolicyLoaded       = "policy.loaded"
-	TypePolicyRejected     = "policy.rejected"
-	TypePolicyActivated    = "policy.activated"
-	TypeDirectoryChanged   = "directory.changed"
-	TypeKeyRotated         = "key.rotated"
-	TypeBrokerStarted      = "broker.started"
-	TypeBrokerStopped      = "broker.stopped"
-)
+// MaxTypeLength bounds an entry's Type.
+const MaxTypeLength = 64
 
-// KnownType reports whether t is one of the Type* constants.
-func KnownType(t string) bool {
-	switch t {
-	case TypeRequestCreated, TypeApprovalRecorded, TypeDenialRecorded,
-		TypeRequestCancelled, TypeRequestExpired, TypeGrantIssued,
-		TypeCredentialsFetched, TypeGrantRevoked, TypeGrantExpired,
-		TypePolicyLoaded, TypePolicyRejected, TypePolicyActivated, TypeDirectoryChanged, TypeKeyRotated,
-		TypeBrokerStarted, TypeBrokerStopped:
-		return true
+// CheckType reports why t cannot be an entry's Type. A type names the
+// domain that records it and the event, in lowercase dotted words,
+// "domain.event" ("grant.issued", "rollout.halted"): two or more words of
+// a-z, 0-9 and '_', each starting with a letter, at most MaxTypeLength
+// bytes in all. The log checks only this shape: which types exist is the
+// business of the domains that append them (broker's Event* constants), so
+// that a new domain adds event types without changing the log.
+func CheckType(t string) error {
+	if t == "" || len(t) > MaxTypeLength {
+		return fmt.Errorf("malformed type %.80q: want 1 to %d bytes", t, MaxTypeLength)
 	}
-	return false
+	words := strings.Split(t, ".")
+	if len(words) < 2 {
+		return fmt.Errorf("malformed type %q: want lowercase dotted words, \"domain.event\"", t)
+	}
+	for _, w := range words {
+		if !typeWord(w) {
+			return fmt.Errorf("malformed type %q: each dotted word is a-z, 0-9 and '_', starting with a letter", t)
+		}
+	}
+	return nil
+}
+
+// typeWord reports whether w is one word of a type: [a-z][a-z0-9_]*.
+func typeWord(w string) bool {
+	if w == "" || w[0] < 'a' || w[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(w); i++ {
+		if c := w[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // Entry is one audit record. Its canonical encoding (Marshal) is the Merkle
 // leaf: the bytes that are stored, hashed and proven.
 type Entry struct {
-	Type     string          // one of the Type* constants
+	Type     string          // "domain.event": see CheckType
 	Time     time.Time       // encoded in UTC with nanoseconds
 	Actor    string          // principal id, or "broker"
 	Subjects []string        // ids the entry is about: request, grant, key...
@@ -72,7 +77,7 @@ var ErrMalformedEntry = errors.New("malformed audit entry")
 // a final newline. Strings escape only '"', '\\' and control characters (no
 // HTML escaping). Data is compacted with json.Compact: whitespace goes, its
 // key order and string escapes stay as given. The same Entry always gives
-// the same bytes. It fails on an unknown type, a zero time, an empty actor
+// the same bytes. It fails on a malformed type (CheckType), a zero time, an empty actor
 // or subject, strings that are not valid UTF-8, or Data that is not valid
 // JSON.
 func (e *Entry) Marshal() ([]byte, error) {
@@ -158,8 +163,8 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 func (e *Entry) validate() error {
-	if !KnownType(e.Type) {
-		return fmt.Errorf("unknown type %q", e.Type)
+	if err := CheckType(e.Type); err != nil {
+		return err
 	}
 	if e.Time.IsZero() {
 		return errors.New("zero time")

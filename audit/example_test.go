@@ -30,7 +30,7 @@ func ExampleReceipt_Verify() {
 	var leaves [][]byte
 	for i, actor := range []string{"alice", "bob", "carol"} {
 		e := audit.Entry{
-			Type:     audit.TypeApprovalRecorded,
+			Type:     "approval.recorded",
 			Time:     time.Date(2026, 11, 25, 21, 0, i, 0, time.UTC),
 			Actor:    actor,
 			Subjects: []string{"req-1"},

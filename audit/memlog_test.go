@@ -42,7 +42,7 @@ func testKeys(t testing.TB, seed []byte) (note.Signer, note.Verifier) {
 
 // testEntry returns a valid entry that differs for every i.
 func testEntry(i int64) Entry {
-	types := []string{TypeRequestCreated, TypeApprovalRecorded, TypeGrantIssued, TypeCredentialsFetched}
+	types := []string{"request.created", "approval.recorded", "grant.issued", "credentials.fetched"}
 	return Entry{
 		Type:     types[i%int64(len(types))],
 		Time:     testEpoch.Add(time.Duration(i) * time.Millisecond),

@@ -22,7 +22,7 @@ func TestVerifyLogGood(t *testing.T) {
 	if rep.Size != 100 || rep.Checkpoints != 4 || rep.RootHash != mustTreeHash(t, 100, m) {
 		t.Errorf("report: got size %d, %d checkpoints, root %s", rep.Size, rep.Checkpoints, rep.RootHash)
 	}
-	want := map[string]int64{TypeRequestCreated: 25, TypeApprovalRecorded: 25, TypeGrantIssued: 25, TypeCredentialsFetched: 25}
+	want := map[string]int64{"request.created": 25, "approval.recorded": 25, "grant.issued": 25, "credentials.fetched": 25}
 	for k, n := range want {
 		if rep.Entries[k] != n {
 			t.Errorf("entries of type %s: got %d, want %d", k, rep.Entries[k], n)

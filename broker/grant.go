@@ -23,6 +23,10 @@ type Grant struct {
 	// roles without ssh.
 	SSHCert   string
 	SSHSerial uint64
+	// Receipt is the audit receipt of the grant's grant.issued entry
+	// (c2sp.org/tlog-proof, the entry as its extra), set by Credentials
+	// only; stores neither keep nor return it.
+	Receipt []byte
 }
 
 // Active reports whether the grant still confers access at now.

@@ -100,14 +100,16 @@ func revokeOps(ch *Change, g *Grant, by string, now time.Time) {
 		SetRequestState{ID: g.RequestID, From: StateIssued, To: StateRevoked, At: now})
 }
 
-// Credentials returns the grant of request id, with its token, to the
-// requester alone, and audits the fetch.
+// Credentials returns the grant of request id, with its token and, when the
+// broker has Receipts, the audit receipt of its issuance, to the requester
+// alone, and audits the fetch.
 //
 // Errors: ErrNotFound for an unknown request; ErrForbidden when principal
 // is not the requester; ErrCredentialsPending while the request is pending;
 // ErrExpired, ErrDenied, ErrCancelled for a request that ended without a
 // grant; ErrRevoked, ErrGrantExpired for a grant that ended;
-// ErrAuditUnavailable when the fetch could not be audited.
+// ErrAuditUnavailable when the fetch could not be audited or the receipt
+// could not be made.
 func (s *Service) Credentials(ctx context.Context, principal, id string) (*Grant, error) {
 	var out *Grant
 	err := s.write(ctx, func(now time.Time) (*Change, error) {
@@ -142,5 +144,8 @@ func (s *Service) Credentials(ctx context.Context, principal, id string) (*Grant
 		return ch.Record(Event{Type: EventCredentialsFetched, Time: now, Actor: principal, Subjects: []string{id, g.ID},
 			Data: mustJSON(map[string]string{"grant": g.ID, "kid": g.KeyID})}), nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return s.withReceipt(ctx, out)
 }

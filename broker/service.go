@@ -55,6 +55,9 @@ type Config struct {
 	// DefaultRevocationsMaxAge).
 	RevocationSigner  RevocationSigner
 	RevocationsMaxAge time.Duration
+	// Receipts proves each grant's issuance in the audit log, for the
+	// receipt Credentials returns with it; nil returns none.
+	Receipts Receipts
 	// BundleActivated, when set, is called after a policy bundle becomes
 	// active (prev is the one it replaced, nil for the first), outside any
 	// transaction: the broker writes them to disk.
@@ -201,7 +204,7 @@ func (s *Service) view(ctx context.Context, fn func(tx Tx) error) error {
 	return s.cfg.Store.View(ctx, fn)
 }
 
-// recordOnly commits a change that only audits e.
+// recordOnly commits a change that only audits e, at the time of the commit.
 func (s *Service) recordOnly(ctx context.Context, e Event) error {
 	return s.write(ctx, func(now time.Time) (*Change, error) {
 		e.Time = now

@@ -90,26 +90,6 @@ type Event struct {
 	Data     json.RawMessage
 }
 
-// Audit event types.
-const (
-	EventRequestCreated     = "request.created"
-	EventApprovalRecorded   = "approval.recorded"
-	EventDenialRecorded     = "denial.recorded"
-	EventRequestCancelled   = "request.cancelled"
-	EventRequestExpired     = "request.expired"
-	EventGrantIssued        = "grant.issued"
-	EventCredentialsFetched = "credentials.fetched"
-	EventGrantRevoked       = "grant.revoked"
-	EventGrantExpired       = "grant.expired"
-	EventPolicyLoaded       = "policy.loaded"
-	EventPolicyRejected     = "policy.rejected"
-	EventPolicyActivated    = "policy.activated"
-	EventDirectoryChanged   = "directory.changed"
-	EventKeyRotated         = "key.rotated"
-	EventBrokerStarted      = "broker.started"
-	EventBrokerStopped      = "broker.stopped"
-)
-
 // Clock tells the time; tests pass a fake.
 type Clock interface{ Now() time.Time }
 

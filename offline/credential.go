@@ -107,7 +107,7 @@ func VerifyCredential(jwt string, m Material) (*Result, error) {
 	}
 	res := &Result{Claims: claims, Strict: m.Strict}
 	if m.Revocations != "" {
-		if res.Revocations, err = m.checkRevocations(claims, now); err != nil {
+		if res.Revocations, err = CheckRevocations(m.Revocations, m.JWKS, m.Issuer, m.MinRevocationSequence, claims.ID, now); err != nil {
 			return nil, err
 		}
 	}
@@ -137,24 +137,6 @@ func (m *Material) strictInputs() error {
 		return fmt.Errorf("%w: fetch the broker's revocation list while it is reachable and cache it", ErrNoRevocations)
 	}
 	return nil
-}
-
-func (m *Material) checkRevocations(c *token.Claims, now time.Time) (*RevocationList, error) {
-	l, err := VerifyRevocations(m.Revocations, m.JWKS, now)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case l.Issuer != m.Issuer:
-		return nil, fmt.Errorf("%w: list issued by %q, want %q", ErrBadRevocations, l.Issuer, m.Issuer)
-	case l.Sequence < m.MinRevocationSequence:
-		return nil, fmt.Errorf("%w: sequence %d, already saw %d", ErrRevocationsRollback, l.Sequence, m.MinRevocationSequence)
-	case c.ID == "":
-		return nil, fmt.Errorf("%w: the credential has no jti to look up in the revocation list", ErrBadRevocations)
-	case l.Contains(c.ID):
-		return nil, fmt.Errorf("%w: grant %s is in revocation list %d issued %s", ErrRevoked, c.ID, l.Sequence, l.Issued.Format(time.RFC3339))
-	}
-	return l, nil
 }
 
 // errMismatch names the field that differs between evidence and credential.

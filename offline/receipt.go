@@ -10,6 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/token"
 )
 
@@ -110,8 +111,8 @@ func matchEntry(leaf []byte, c *token.Claims) error {
 	if err != nil {
 		return fmt.Errorf("%w: its entry: %w", ErrBadReceipt, err)
 	}
-	if e.Type != audit.TypeGrantIssued {
-		return fmt.Errorf("%w: it proves a %s entry, not a %s entry", ErrReceiptMismatch, e.Type, audit.TypeGrantIssued)
+	if e.Type != broker.EventGrantIssued {
+		return fmt.Errorf("%w: it proves a %s entry, not a %s entry", ErrReceiptMismatch, e.Type, broker.EventGrantIssued)
 	}
 	var d grantIssued
 	dec := json.NewDecoder(bytes.NewReader(e.Data))

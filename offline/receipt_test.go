@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/internal/brokertest"
 	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/token"
@@ -87,7 +88,7 @@ func (l *testLog) appendGrant(t testing.TB, c token.Claims) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l.appendEntry(t, audit.Entry{Type: audit.TypeGrantIssued, Time: c.IssuedAt, Actor: "broker",
+	return l.appendEntry(t, audit.Entry{Type: broker.EventGrantIssued, Time: c.IssuedAt, Actor: "broker",
 		Subjects: []string{c.RequestID, c.ID}, Data: data})
 }
 
@@ -142,14 +143,14 @@ func newReceiptFixture(t testing.TB, f *fixture) *receiptFixture {
 	rf := &receiptFixture{log: newTestLog(t, logSeed)}
 	rf.witness, rf.witnessKey = mustWitness(t, "witness.example/w1", witnessSeed)
 	for i := range 5 {
-		rf.log.appendEntry(t, audit.Entry{Type: audit.TypeRequestCreated, Time: start.Add(time.Duration(i) * time.Second),
+		rf.log.appendEntry(t, audit.Entry{Type: broker.EventRequestCreated, Time: start.Add(time.Duration(i) * time.Second),
 			Actor: "alice", Subjects: []string{fmt.Sprintf("req-%d", i)}, Data: json.RawMessage(`{}`)})
 	}
 	rf.index = rf.log.appendGrant(t, f.claims)
 	rf.otherClaims = f.claims
 	rf.otherClaims.ID, rf.otherClaims.RequestID = "grant-2", "req-2"
 	rf.otherIndex = rf.log.appendGrant(t, rf.otherClaims)
-	rf.log.appendEntry(t, audit.Entry{Type: audit.TypeCredentialsFetched, Time: start.Add(time.Minute), Actor: "alice",
+	rf.log.appendEntry(t, audit.Entry{Type: broker.EventCredentialsFetched, Time: start.Add(time.Minute), Actor: "alice",
 		Subjects: []string{"grant-1"}, Data: json.RawMessage(`{}`)})
 	return rf
 }

@@ -156,10 +156,10 @@ func TestAuditEntries(t *testing.T) {
 func TestAppendBadEvent(t *testing.T) {
 	db := newDB(t)
 	e := newEvent(0)
-	e.Type = "no.such.type"
+	e.Type = "No Such Type"
 	err := db.Update(t.Context(), func(tx *sqlite.Tx) error { _, err := tx.Append(e); return err })
 	if !errors.Is(err, audit.ErrMalformedEntry) {
-		t.Errorf("Append(unknown type): got %v, want audit.ErrMalformedEntry", err)
+		t.Errorf("Append(malformed type): got %v, want audit.ErrMalformedEntry", err)
 	}
 }
 

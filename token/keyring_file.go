@@ -155,17 +155,30 @@ func parseKeyPEM(data []byte) (ed25519.PrivateKey, error) {
 // written and synced, renamed to its final name, then the directory synced.
 // It returns the final base name.
 func writeKeyFile(dir string, k ringKey) (string, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k.priv)
+	tmp, err := writeTempKeyFile(dir, k.priv)
 	if err != nil {
 		return "", err
 	}
+	defer os.Remove(tmp) // fails harmlessly once renamed
 	name := keyFileName(k)
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return "", err
+	}
+	return name, syncDir(dir)
+}
+
+// writeTempKeyFile writes priv to a new 0600 temporary file in dir, synced,
+// and returns its path. Temporary files are not key files: no reader loads
+// them.
+func writeTempKeyFile(dir string, priv ed25519.PrivateKey) (string, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return "", err
+	}
 	f, err := os.CreateTemp(dir, keyFileTmp+"*") // mode 0600
 	if err != nil {
 		return "", err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly once renamed
 	_, err = f.Write(pem.EncodeToMemory(&pem.Block{Type: keyFilePEMType, Bytes: der}))
 	if err == nil {
 		err = f.Sync()
@@ -174,12 +187,10 @@ func writeKeyFile(dir string, k ringKey) (string, error) {
 		err = cerr
 	}
 	if err != nil {
+		os.Remove(f.Name())
 		return "", err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return "", err
-	}
-	return name, syncDir(dir)
+	return f.Name(), nil
 }
 
 // removeTempKeyFiles deletes temporary files a crashed writeKeyFile left.

@@ -30,10 +30,6 @@ type AuditLog interface {
 	Hashes(ctx context.Context, from, to int64) ([]tlog.Hash, error)
 	ProveInclusion(ctx context.Context, index, size int64) (tlog.RecordProof, error)
 	ProveConsistency(ctx context.Context, oldSize, newSize int64) (tlog.TreeProof, error)
-	// GrantReceipt returns the c2sp.org/tlog-proof receipt of the entry
-	// that issued grant id, in the newest checkpoint, with the entry's
-	// canonical bytes as the receipt's extra.
-	GrantReceipt(ctx context.Context, grantID string) ([]byte, error)
 }
 
 // Page limits of the audit reads.
@@ -194,24 +190,15 @@ func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request) {
 // and the audit receipt of its issuance.
 type CredentialsJSON struct {
 	GrantJSON
-	// Receipt is the c2sp.org/tlog-proof of the grant.issued entry in the
-	// newest checkpoint; empty when the server has no audit log.
+	// Receipt is the c2sp.org/tlog-proof of the grant.issued entry
+	// (broker.Grant.Receipt); empty when the broker has no Receipts.
 	Receipt string `json:"receipt,omitempty"`
 }
 
-// credentialsJSON adds the audit receipt of g's issuance: credentials never
-// leave without their evidence.
-func (s *Server) credentialsJSON(ctx context.Context, g GrantJSON) (CredentialsJSON, error) {
-	out := CredentialsJSON{GrantJSON: g}
-	if s.cfg.Audit == nil {
-		return out, nil
-	}
-	rc, err := s.cfg.Audit.GrantReceipt(ctx, g.ID)
-	if err != nil {
-		return out, fmt.Errorf("%w: receipt of grant %s: %w", broker.ErrAuditUnavailable, g.ID, err)
-	}
-	out.Receipt = string(rc)
-	return out, nil
+// credentialsJSON is g with its credentials and the audit receipt the
+// service attached: credentials never leave without their evidence.
+func credentialsJSON(g *broker.Grant) CredentialsJSON {
+	return CredentialsJSON{GrantJSON: grantJSON(g), Receipt: string(g.Receipt)}
 }
 
 func hashBytes(hs []tlog.Hash) [][]byte {

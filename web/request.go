@@ -115,10 +115,5 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	out, err := s.credentialsJSON(r.Context(), grantJSON(g))
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, credentialsJSON(g))
 }

@@ -118,7 +118,7 @@ func openApp(ctx context.Context, cfg appConfig) (*app, error) {
 		return nil, err
 	}
 	svc, err := broker.New(broker.Config{Name: cfg.Name, Store: db, Minter: token.Minter{Keyring: keys}, SSHCA: ca, Clock: cfg.Clock, Logger: cfg.Logger,
-		RevocationSigner: token.RevocationPublisher{Signer: keys}, RevocationsMaxAge: cfg.RevocationsMaxAge,
+		RevocationSigner: token.RevocationPublisher{Signer: keys}, RevocationsMaxAge: cfg.RevocationsMaxAge, Receipts: al,
 		BundleActivated: func(active, prev *broker.StoredBundle) {
 			if err := writeBundleFiles(cfg.Data, active, prev); err != nil {
 				cfg.Logger.Error("could not write the policy bundles to disk", "dir", cfg.Data.bundles(), "err", err)

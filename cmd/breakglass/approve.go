@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -41,17 +42,17 @@ func runApprove(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	// What you see is what you sign: check the statement says what the
-	// request record says before showing it.
-	st, err := broker.ParseStatement([]byte(r.Statement))
-	if err != nil || st.Kind != broker.KindApproval || st.Request != r.ID || broker.Digest([]byte(r.Statement)) != r.StatementDigest {
-		return fmt.Errorf("the broker sent a statement that does not match request %s; not signing", r.ID)
+	shown, err := requestOf(r)
+	if err != nil {
+		return err
 	}
-	if r.State != broker.StatePending {
-		return fmt.Errorf("request %s is %s, not pending; nothing to approve", r.ID, r.State)
-	}
-	if r.Requester == id.principal {
-		return fmt.Errorf("you (%s) made request %s: requesters may not approve their own request", id.principal, r.ID)
+	// What you see is what you sign: the statement must say what the
+	// request record says before it is shown and signed.
+	if _, err := broker.CheckApprovalStatement([]byte(r.Statement), shown, id.principal); err != nil {
+		if errors.Is(err, broker.ErrStatementMismatch) || errors.Is(err, broker.ErrInvalid) {
+			return fmt.Errorf("the broker sent a statement that does not match request %s (%v); not signing", r.ID, err)
+		}
+		return err
 	}
 	fmt.Fprintf(c.stdout, "You (%s) are approving:\n\n%s\n", id.principal, r.Statement)
 	if !*yes && !c.confirm("Sign this approval with your key? [y/N] ") {

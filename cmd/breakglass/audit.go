@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -181,9 +180,10 @@ func trustedCheckpoint(file, db string) ([]byte, error) {
 	return b, nil
 }
 
-// verify runs audit.VerifyLog over the log and, for a database, checks that
-// every grant has its grant.issued entry and every such entry its grant. It
-// returns the number of grants checked, -1 when it could not check them.
+// verify runs audit.VerifyLog over the log and, for a database, the
+// broker's invariant that every grant has its grant.issued entry and every
+// such entry its grant (broker.VerifyAudit). It returns the number of
+// grants checked, -1 when it could not check them (a log read from a broker).
 func (l *openedLog) verify(ctx context.Context, opts audit.VerifyOptions) (*audit.Report, int, error) {
 	if l.cl != nil {
 		src, err := newRemoteSource(ctx, l.cl, l.v)
@@ -193,70 +193,7 @@ func (l *openedLog) verify(ctx context.Context, opts audit.VerifyOptions) (*audi
 		rep, err := audit.VerifyLog(src, opts)
 		return rep, -1, err
 	}
-	var rep *audit.Report
-	issued := map[string]int64{}
-	err := l.db.ReadAudit(ctx, func(src audit.Source) error {
-		var err error
-		rep, err = audit.VerifyLog(&grantCollector{Source: src, issued: issued}, opts)
-		return err
-	})
-	if err != nil {
-		return nil, -1, err
-	}
-	ids, err := l.db.GrantIDs(ctx)
-	if err != nil {
-		return nil, -1, err
-	}
-	return rep, len(ids), checkGrants(ids, issued, rep.Size)
-}
-
-// grantCollector notes the grant ids named by grant.issued entries as
-// VerifyLog reads them; VerifyLog succeeding means each was hash-checked.
-type grantCollector struct {
-	audit.Source
-	issued map[string]int64
-}
-
-var grantIssued = []byte(`{"type":"` + broker.EventGrantIssued + `"`)
-
-func (g *grantCollector) Entry(i int64) ([]byte, error) {
-	b, err := g.Source.Entry(i)
-	if err == nil && bytes.Contains(b[:min(len(b), len(audit.EntryPrefix)+len(grantIssued))], grantIssued) {
-		if e, perr := audit.ParseEntry(b); perr == nil && len(e.Subjects) == 2 {
-			g.issued[e.Subjects[1]] = i
-		}
-	}
-	return b, err
-}
-
-// MissingGrantEntryError: a grant in the database has no grant.issued entry
-// in the log (or an entry names a grant the database lacks).
-type MissingGrantEntryError struct {
-	Grant string
-	Index int64 // the entry, for a grant missing from the database; -1 otherwise
-}
-
-func (e *MissingGrantEntryError) Error() string {
-	if e.Index >= 0 {
-		return fmt.Sprintf("audit: entry %d issued grant %s, which the database does not have (deleted grant row)", e.Index, e.Grant)
-	}
-	return fmt.Sprintf("audit: grant %s has no grant.issued entry in the log (a grant issued without its audit record)", e.Grant)
-}
-
-func checkGrants(ids []string, issued map[string]int64, size int64) error {
-	have := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		have[id] = true
-		if _, ok := issued[id]; !ok {
-			return &MissingGrantEntryError{Grant: id, Index: -1}
-		}
-	}
-	for id, i := range issued {
-		if !have[id] && i < size {
-			return &MissingGrantEntryError{Grant: id, Index: i}
-		}
-	}
-	return nil
+	return broker.VerifyAudit(ctx, l.db, opts)
 }
 
 // printEvidence prints what a verification failure shows: the signed

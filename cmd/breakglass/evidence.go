@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/policy"
 	"github.com/failsmall/breakglass/token"
@@ -291,7 +292,7 @@ func strictLines(res *offline.Result, e int) []string {
 			what, e, strings.Join(res.Approvers, " "), res.Bundle.Serial, res.Bundle.Hash))
 	}
 	if r := res.Receipt; r != nil {
-		l := fmt.Sprintf("audit: %s entry %d included in checkpoint of size %d signed by %s", audit.TypeGrantIssued, r.Index, r.Size, r.Origin)
+		l := fmt.Sprintf("audit: %s entry %d included in checkpoint of size %d signed by %s", broker.EventGrantIssued, r.Index, r.Size, r.Origin)
 		if len(r.Witnesses) > 0 {
 			l += fmt.Sprintf(", cosigned by %d witnesses [%s]", len(r.Witnesses), strings.Join(r.Witnesses, " "))
 		}

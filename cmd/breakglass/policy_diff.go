@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/failsmall/breakglass/broker"
@@ -78,13 +77,13 @@ func runPolicyDiff(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("the broker's active bundle: %w", err)
 	}
 	out := &policyDiffJSON{Diff: policy.Diff(old, nf.p), Old: fmt.Sprintf("the active bundle serial %d (%s)", sb.Bundle.Serial, sb.Hash)}
-	c.listAffected(ctx, out, sb.Hash, nf.p)
+	c.listAffected(ctx, out, nf.p)
 	return c.printDiff(out, nf.name)
 }
 
 // listAffected fills out's pending requests and grants, or its note when
 // the CLI cannot log in to list them.
-func (c *cli) listAffected(ctx context.Context, out *policyDiffJSON, activeHash string, p *policy.Policy) {
+func (c *cli) listAffected(ctx context.Context, out *policyDiffJSON, p *policy.Policy) {
 	if c.g.key == "" && c.getenv("SSH_AUTH_SOCK") == "" {
 		out.Note = "pass --key FILE (or use ssh-agent) to list the pending requests and live grants this change affects"
 		return
@@ -95,7 +94,7 @@ func (c *cli) listAffected(ctx context.Context, out *policyDiffJSON, activeHash 
 		return
 	}
 	defer id.close()
-	pending, grants, err := affectedBy(ctx, cl, activeHash, out.Diff, p)
+	pending, grants, err := affectedBy(ctx, cl, out.Diff, p)
 	if err != nil {
 		out.Note = fmt.Sprintf("cannot list the affected requests: %v", err)
 		return
@@ -103,80 +102,58 @@ func (c *cli) listAffected(ctx context.Context, out *policyDiffJSON, activeHash 
 	out.Pending, out.Grants = pending, grants
 }
 
-// affectedBy lists every pending request (its statement names the active
-// bundle, so it must be made again) and every live grant that p would not
-// allow or whose role d changes.
-func affectedBy(ctx context.Context, cl *web.Client, activeHash string, d *policy.PolicyDiff, p *policy.Policy) (pending, grants []affected, err error) {
-	pending, grants = []affected{}, []affected{}
-	for _, state := range []broker.State{broker.StatePending, broker.StateApproved} {
+// affectedBy lists the pending requests and live grants that p affects
+// (broker.PolicyImpact), from the broker's records.
+func affectedBy(ctx context.Context, cl *web.Client, d *policy.PolicyDiff, p *policy.Policy) (pending, grants []affected, err error) {
+	var views []*broker.RequestView
+	for _, state := range []broker.State{broker.StatePending, broker.StateApproved, broker.StateIssued} {
 		reqs, err := cl.List(ctx, string(state), "")
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, r := range reqs {
-			a := affectedOf(r)
-			a.Reasons = append([]string{"its statement names " + shortHash(r.Policy) + ": it must be requested again once the new bundle is active"}, requestReasons(r, d, p)...)
-			pending = append(pending, a)
-		}
-	}
-	issued, err := cl.List(ctx, string(broker.StateIssued), "")
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	for _, r := range issued {
-		full, err := cl.Get(ctx, r.ID)
-		if err != nil {
-			return nil, nil, err
-		}
-		g := full.Grant
-		if g == nil || !g.Revoked.IsZero() || !g.Expires.After(now) {
-			continue
-		}
-		a := affectedOf(r)
-		a.Grant, a.Expires = g.ID, g.Expires
-		a.Reasons = requestReasons(r, d, p)
-		if _, ok := p.Role(r.Role); ok {
-			if q := policy.Quorum(p, r.Role, r.Requester, g.Approvers); !q.Met {
-				a.Reasons = append(a.Reasons, fmt.Sprintf("its approvals (%s) would not meet the new rule: %s", strings.Join(g.Approvers, ", "), strings.Join(q.Missing, "; ")))
+			v, err := viewOf(ctx, cl, r)
+			if err != nil {
+				return nil, nil, err
 			}
-		}
-		if len(a.Reasons) > 0 {
-			grants = append(grants, a)
+			views = append(views, v)
 		}
 	}
-	return pending, grants, nil
+	pi, gi := broker.PolicyImpact(views, d, p, time.Now())
+	return affectedList(pi), affectedList(gi), nil
 }
 
-func affectedOf(r web.RequestJSON) affected {
-	return affected{Request: r.ID, State: string(r.State), Role: r.Role, Requester: r.Requester}
-}
-
-// requestReasons says why p treats r differently: the request would be
-// refused, or its role changes.
-func requestReasons(r web.RequestJSON, d *policy.PolicyDiff, p *policy.Policy) []string {
-	var out []string
-	dur, err := time.ParseDuration(r.Duration)
+// viewOf is the broker's view of r, with its grant when it was issued.
+func viewOf(ctx context.Context, cl *web.Client, r web.RequestJSON) (*broker.RequestView, error) {
+	req, err := requestOf(&r)
 	if err != nil {
-		dur = 0
+		return nil, err
 	}
-	in := policy.RequestInput{Role: r.Role, Requester: r.Requester, Reason: r.Reason, Incident: r.Incident, Duration: dur}
-	if _, err := policy.CheckRequest(p, in); err != nil {
-		out = append(out, "the new policy would refuse it: "+err.Error())
+	v := &broker.RequestView{Request: req}
+	if r.State != broker.StateIssued {
+		return v, nil
 	}
-	for _, rc := range d.RolesChanged {
-		if rc.Name == r.Role {
-			out = append(out, fmt.Sprintf("role %s changes: %s", rc.Name, strings.Join(rc.Fields, ", ")))
+	full, err := cl.Get(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if g := full.Grant; g != nil {
+		v.Grant = &broker.Grant{ID: g.ID, RequestID: g.Request, Requester: g.Requester, Role: g.Role,
+			Approvers: g.Approvers, Issued: g.Issued, Expires: g.Expires, Revoked: g.Revoked, RevokedBy: g.RevokedBy}
+	}
+	return v, nil
+}
+
+func affectedList(in []broker.Impact) []affected {
+	out := make([]affected, len(in))
+	for i, im := range in {
+		r := im.Request
+		out[i] = affected{Request: r.ID, State: string(r.State), Role: r.Role, Requester: r.Requester, Reasons: im.Reasons}
+		if im.Grant != nil {
+			out[i].Grant, out[i].Expires = im.Grant.ID, im.Grant.Expires
 		}
 	}
 	return out
-}
-
-func shortHash(h string) string {
-	if len(h) > len("sha256:")+12 {
-		return h[:len("sha256:")+12] + "..."
-	}
-	return h
 }
 
 func (c *cli) printDiff(out *policyDiffJSON, name string) error {

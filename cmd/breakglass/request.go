@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/web"
@@ -24,8 +24,10 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 	if *role == "" || *reason == "" {
 		return errUsage("--role and --reason are required: breakglass request --role R --reason TEXT [--incident ID] [--duration 30m]")
 	}
+	var d time.Duration
 	if *duration != "" {
-		if _, err := broker.ParseDuration(*duration); err != nil {
+		var err error
+		if d, err = broker.ParseDuration(*duration); err != nil {
 			return errUsage("--duration: %v (write it like 30m or 1h30m)", err)
 		}
 	}
@@ -40,12 +42,20 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	stmt, err := cl.Prepare(ctx, web.PrepareJSON{Role: *role, Requester: id.principal, Reason: *reason,
-		Incident: *incident, Duration: *duration, SSHKey: authorizedKey(certKey)})
+	ask := broker.RequestInput{Role: *role, Requester: id.principal, Reason: *reason, Incident: *incident,
+		Duration: d, SSHKey: authorizedKey(certKey)}
+	stmt, err := cl.Prepare(ctx, web.PrepareJSON{Role: ask.Role, Requester: ask.Requester, Reason: ask.Reason,
+		Incident: ask.Incident, Duration: *duration, SSHKey: ask.SSHKey})
 	if err != nil {
 		return err
 	}
-	if *pubkey != "" && !bytes.Contains(stmt, []byte("\nssh-key: ")) {
+	// What you see is what you sign: the statement must ask for what you
+	// asked for before your key signs it.
+	st, err := broker.CheckRequestStatement(stmt, ask)
+	if err != nil {
+		return fmt.Errorf("the broker sent a request statement that is not what you asked for (%v); not signing", err)
+	}
+	if *pubkey != "" && st.SSHKey == "" {
 		return errUsage("--pubkey: role %s yields no SSH certificate", *role)
 	}
 	sig, err := id.sign(stmt)
@@ -66,4 +76,15 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 	fmt.Fprintf(c.stdout, "request %s is pending; approvers sign this statement:\n\n%s\n", req.ID, req.Statement)
 	fmt.Fprintf(c.stdout, "Approvers run: breakglass approve %s\nThen fetch the credentials with: breakglass token %s\n", req.ID, req.ID)
 	return nil
+}
+
+// requestOf is the broker's view of a request record the API sent.
+func requestOf(r *web.RequestJSON) (*broker.Request, error) {
+	d, err := broker.ParseDuration(r.Duration)
+	if err != nil {
+		return nil, fmt.Errorf("the broker sent request %s with duration %q: %w", r.ID, r.Duration, err)
+	}
+	return &broker.Request{ID: r.ID, Role: r.Role, Requester: r.Requester, Reason: r.Reason, Incident: r.Incident,
+		Duration: d, Created: r.Created, Expires: r.Expires, State: r.State, Updated: r.Updated, PolicyHash: r.Policy,
+		Statement: []byte(r.Statement), StatementDigest: r.StatementDigest}, nil
 }
