@@ -48,16 +48,17 @@ func Verify(tokenString string, jwks JWKS, opts VerifyOptions) (*Claims, error) 
 	if opts.Now != nil {
 		at = opts.Now()
 	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{algEdDSA}),
-		jwt.WithStrictDecoding(),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithIssuer(opts.Issuer),
-		jwt.WithAudience(opts.Audience),
-		jwt.WithLeeway(opts.Leeway),
-		jwt.WithTimeFunc(func() time.Time { return at }),
-	)
+	if c, err := verifyFast(tokenString, jwks, opts, at); err != errNotFast {
+		return c, err
+	}
+	return verifyJWT(tokenString, jwks, opts, at)
+}
+
+// verifyJWT is Verify through golang-jwt/jwt/v5's parser. It is the reference:
+// verifyFast decides a token only when its verdict, error message and claims
+// are the ones verifyJWT gives, and hands every other token here.
+func verifyJWT(tokenString string, jwks JWKS, opts VerifyOptions, at time.Time) (*Claims, error) {
+	p := jwt.NewParser(parserOptions(opts, at)...)
 	var w jwtClaims
 	var keyErr error
 	t, err := p.ParseWithClaims(tokenString, &w, func(t *jwt.Token) (any, error) {
@@ -69,6 +70,21 @@ func Verify(tokenString string, jwks JWKS, opts VerifyOptions) (*Claims, error) 
 		return nil, verifyError(t, &w, err, keyErr, opts, at)
 	}
 	return w.claims(), nil
+}
+
+// parserOptions are the rules of Verify as jwt/v5 options; the fast path
+// validates its claims with a jwt.Validator built from the same list.
+func parserOptions(opts VerifyOptions, at time.Time) []jwt.ParserOption {
+	return []jwt.ParserOption{
+		jwt.WithValidMethods([]string{algEdDSA}),
+		jwt.WithStrictDecoding(),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(opts.Issuer),
+		jwt.WithAudience(opts.Audience),
+		jwt.WithLeeway(opts.Leeway),
+		jwt.WithTimeFunc(func() time.Time { return at }),
+	}
 }
 
 // verificationKey returns the public key of the JWKS entry the header's kid
@@ -111,11 +127,17 @@ func verifyError(t *jwt.Token, w *jwtClaims, err, keyErr error, opts VerifyOptio
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return fmt.Errorf("%w: does not verify with key %q", ErrSignature, t.Header["kid"])
+		return signatureError(t.Header["kid"])
 	case errors.Is(err, jwt.ErrTokenInvalidClaims):
 		return claimsError(w, err, opts, at)
 	}
 	return fmt.Errorf("%w: %v", ErrMalformed, err)
+}
+
+// signatureError reports a signature that does not verify with the key kid
+// names.
+func signatureError(kid any) error {
+	return fmt.Errorf("%w: does not verify with key %q", ErrSignature, kid)
 }
 
 // claimsError reports the first wrong claim of a token whose signature holds.
