@@ -70,3 +70,38 @@ func BenchmarkMint(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyOverBare reports Verify's time as a multiple of the bare
+// ed25519.Verify it contains (metric verify/bare; the target is at most 1.15).
+// The two alternate in short blocks, so that on a shared machine both see the
+// same load, which separate benchmarks a few seconds apart do not.
+func BenchmarkVerifyOverBare(b *testing.B) {
+	key := jwtSeedKey(1)
+	tok := mustSignJWT(b, key, jwtClaimsAt(jwtNow))
+	jwks, opts := jwksOf(key), jwtOptions(jwtNow)
+	i := strings.LastIndexByte(tok, '.')
+	input := []byte(tok[:i])
+	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	const block = 16
+	var verify, bare time.Duration
+	for b.Loop() {
+		start := time.Now()
+		for range block {
+			if _, err := Verify(tok, jwks, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mid := time.Now()
+		for range block {
+			if !ed25519.Verify(pub, input, sig) {
+				b.Fatal("signature does not verify")
+			}
+		}
+		verify, bare = verify+mid.Sub(start), bare+time.Since(mid)
+	}
+	b.ReportMetric(float64(verify)/float64(bare), "verify/bare")
+}

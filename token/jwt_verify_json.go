@@ -120,7 +120,7 @@ func (r *jsonReader) strs() ([]string, bool) {
 	if !r.next('[') {
 		return nil, false
 	}
-	list := []string{}
+	list := make([]string, 0, 4) // room for the usual audiences or approvers
 	if r.next(']') {
 		return list, true
 	}
