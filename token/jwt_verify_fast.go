@@ -28,8 +28,8 @@ const (
 //
 // Its verdicts are verifyJWT's: it decides only tokens on which jwt/v5 would
 // reach the signature check with the same key, signing input and decoded
-// claims, so that accepting, ErrSignature, and a claims error found by a
-// jwt.Validator built from the same options are exactly what verifyJWT would
+// claims, so that accepting, ErrSignature, and a claims error as jwt/v5's
+// Validator finds it with the same options are exactly what verifyJWT would
 // return, with the same message and claims. Every other token, refused or not,
 // gets errNotFast and is verifyJWT's to judge.
 func verifyFast(tokenString string, jwks JWKS, opts VerifyOptions, at time.Time) (*Claims, error) {
@@ -63,7 +63,8 @@ func verifyFast(tokenString string, jwks JWKS, opts VerifyOptions, at time.Time)
 		// The refusal is rare: let jwt/v5's own validator name it.
 		err := jwt.NewValidator(parserOptions(opts, at)...).Validate(&w)
 		if err == nil {
-			return nil, errNotFast // claimsHold is stricter than jwt/v5: not expected
+			// claimsHold stricter than jwt/v5, never seen: jwt/v5 decides.
+			return nil, errNotFast
 		}
 		return nil, claimsError(&w, err, opts, at)
 	}
