@@ -40,6 +40,10 @@ type VerifyOptions struct {
 // iat in the future), ErrAudience, ErrIssuer or ErrMissingClaim; when several
 // claims are wrong the first in the order missing, issuer, audience, expired,
 // not yet valid is reported. Claims are never returned with an error.
+//
+// Tokens of the form Mint makes are read by a decoder of our own around
+// crypto/ed25519, every other one by golang-jwt/jwt/v5's parser; both give
+// the same verdict, message and claims for every token.
 func Verify(tokenString string, jwks JWKS, opts VerifyOptions) (*Claims, error) {
 	if opts.Issuer == "" || opts.Audience == "" || opts.Leeway < 0 {
 		return nil, errors.New("verify: options need an issuer, an audience and a leeway not negative")
@@ -48,16 +52,17 @@ func Verify(tokenString string, jwks JWKS, opts VerifyOptions) (*Claims, error) 
 	if opts.Now != nil {
 		at = opts.Now()
 	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{algEdDSA}),
-		jwt.WithStrictDecoding(),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithIssuer(opts.Issuer),
-		jwt.WithAudience(opts.Audience),
-		jwt.WithLeeway(opts.Leeway),
-		jwt.WithTimeFunc(func() time.Time { return at }),
-	)
+	if c, err := verifyFast(tokenString, jwks, opts, at); err != errNotFast {
+		return c, err
+	}
+	return verifyJWT(tokenString, jwks, opts, at)
+}
+
+// verifyJWT is Verify through golang-jwt/jwt/v5's parser. It is the reference:
+// verifyFast decides a token only when its verdict, error message and claims
+// are the ones verifyJWT gives, and hands every other token here.
+func verifyJWT(tokenString string, jwks JWKS, opts VerifyOptions, at time.Time) (*Claims, error) {
+	p := jwt.NewParser(parserOptions(opts, at)...)
 	var w jwtClaims
 	var keyErr error
 	t, err := p.ParseWithClaims(tokenString, &w, func(t *jwt.Token) (any, error) {
@@ -69,6 +74,21 @@ func Verify(tokenString string, jwks JWKS, opts VerifyOptions) (*Claims, error) 
 		return nil, verifyError(t, &w, err, keyErr, opts, at)
 	}
 	return w.claims(), nil
+}
+
+// parserOptions are the rules of Verify as jwt/v5 options; the fast path
+// validates its claims with a jwt.Validator built from the same list.
+func parserOptions(opts VerifyOptions, at time.Time) []jwt.ParserOption {
+	return []jwt.ParserOption{
+		jwt.WithValidMethods([]string{algEdDSA}),
+		jwt.WithStrictDecoding(),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(opts.Issuer),
+		jwt.WithAudience(opts.Audience),
+		jwt.WithLeeway(opts.Leeway),
+		jwt.WithTimeFunc(func() time.Time { return at }),
+	}
 }
 
 // verificationKey returns the public key of the JWKS entry the header's kid
@@ -111,11 +131,17 @@ func verifyError(t *jwt.Token, w *jwtClaims, err, keyErr error, opts VerifyOptio
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return fmt.Errorf("%w: does not verify with key %q", ErrSignature, t.Header["kid"])
+		return signatureError(t.Header["kid"])
 	case errors.Is(err, jwt.ErrTokenInvalidClaims):
 		return claimsError(w, err, opts, at)
 	}
 	return fmt.Errorf("%w: %v", ErrMalformed, err)
+}
+
+// signatureError reports a signature that does not verify with the key kid
+// names.
+func signatureError(kid any) error {
+	return fmt.Errorf("%w: does not verify with key %q", ErrSignature, kid)
 }
 
 // claimsError reports the first wrong claim of a token whose signature holds.

@@ -16,7 +16,7 @@ import (
 
 // signRaw signs claims with any jwt/v5 method and header, bypassing the checks
 // Mint makes, to build tokens an attacker or a buggy issuer could produce.
-func signRaw(t *testing.T, method jwt.SigningMethod, key any, header map[string]any, claims jwt.Claims) string {
+func signRaw(t testing.TB, method jwt.SigningMethod, key any, header map[string]any, claims jwt.Claims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)
 	for k, v := range header {
@@ -49,13 +49,24 @@ func replaceSegment(tok string, i int, seg string) string {
 	return strings.Join(parts, ".")
 }
 
-func TestVerifyRejects(t *testing.T) {
+// verifyRejectCase is a token Verify must refuse with error want, at jwtNow
+// against jwksOf(jwtSeedKey(1)).
+type verifyRejectCase struct {
+	name  string
+	token string
+	want  error
+	msg   string // the error message must contain it
+}
+
+// verifyRejectCases are the forged and broken tokens of TestVerifyRejects,
+// also run through both verification paths by TestVerifyPathsAgree.
+func verifyRejectCases(t testing.TB) []verifyRejectCase {
+	t.Helper()
 	key, other := jwtSeedKey(1), jwtSeedKey(2)
 	pub := key.Public().(ed25519.PublicKey)
-	jwks := jwksOf(key)
 	kid := map[string]any{"kid": kidOf(key)}
 	good := mustSignJWT(t, key, jwtClaimsAt(jwtNow))
-	jwkJSON, err := json.Marshal(jwks.Keys[0])
+	jwkJSON, err := json.Marshal(jwksOf(key).Keys[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,12 +86,7 @@ func TestVerifyRejects(t *testing.T) {
 	last := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", sig[len(sig)-1])
 	nonCanonicalSig := sig[:len(sig)-1] + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[last^1])
 
-	for _, tc := range []struct {
-		name  string
-		token string
-		want  error
-		msg   string // the error message must contain it
-	}{
+	return []verifyRejectCase{
 		{"alg none", signRaw(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, kid, wireAt(jwtNow, nil)), ErrAlgorithm, `alg "none"`},
 		{"HS256 keyed with the raw public key", signRaw(t, jwt.SigningMethodHS256, []byte(pub), kid, wireAt(jwtNow, nil)), ErrAlgorithm, `alg "HS256"`},
 		{"HS256 keyed with the JWK JSON", signRaw(t, jwt.SigningMethodHS256, jwkJSON, kid, wireAt(jwtNow, nil)), ErrAlgorithm, `alg "HS256"`},
@@ -109,7 +115,12 @@ func TestVerifyRejects(t *testing.T) {
 		{"header not base64", replaceSegment(good, 0, "!!"), ErrMalformed, "header"},
 		{"header not JSON", replaceSegment(good, 0, base64.RawURLEncoding.EncodeToString([]byte("alg"))), ErrMalformed, "header"},
 		{"empty", "", ErrMalformed, "segments"},
-	} {
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	jwks := jwksOf(jwtSeedKey(1))
+	for _, tc := range verifyRejectCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Verify(tc.token, jwks, jwtOptions(jwtNow))
 			if !errors.Is(err, tc.want) {
@@ -133,10 +144,22 @@ func TestVerifyRejects(t *testing.T) {
 var verifyErrors = []error{ErrMalformed, ErrAlgorithm, ErrUnknownKey, ErrSignature, ErrExpired,
 	ErrNotYetValid, ErrAudience, ErrIssuer, ErrMissingClaim}
 
-func TestVerifyLeeway(t *testing.T) {
+// leewayCase is a token and the options Verify checks it with; want nil
+// means it must be accepted.
+type leewayCase struct {
+	name  string
+	token string
+	opts  VerifyOptions
+	want  error
+}
+
+// leewayCases are the clock and leeway edges of TestVerifyLeeway, against
+// jwksOf(jwtSeedKey(1)), also run through both paths by TestVerifyPathsAgree.
+func leewayCases(t testing.TB) []leewayCase {
+	t.Helper()
 	key := jwtSeedKey(1)
-	c := jwtClaimsAt(jwtNow.Add(-30*time.Minute - 20*time.Second)) // expired 20s ago
-	tok := mustSignJWT(t, key, c)
+	expired := mustSignJWT(t, key, jwtClaimsAt(jwtNow.Add(-30*time.Minute-20*time.Second))) // expired 20s ago
+	var cases []leewayCase
 	for _, tc := range []struct {
 		leeway time.Duration
 		want   error
@@ -149,19 +172,23 @@ func TestVerifyLeeway(t *testing.T) {
 	} {
 		opts := jwtOptions(jwtNow)
 		opts.Leeway = tc.leeway
-		if _, err := Verify(tok, jwksOf(key), opts); !errors.Is(err, tc.want) {
-			t.Errorf("leeway %s: error %v, want %v", tc.leeway, err, tc.want)
-		}
+		cases = append(cases, leewayCase{"expired 20s ago, leeway " + tc.leeway.String(), expired, opts, tc.want})
 	}
 
 	// The same leeway covers a verifier whose clock is behind the issuer's.
 	early := jwtOptions(jwtNow.Add(-20 * time.Second))
-	tok = mustSignJWT(t, key, jwtClaimsAt(jwtNow))
-	if _, err := Verify(tok, jwksOf(key), early); !errors.Is(err, ErrNotYetValid) {
-		t.Errorf("clock 20s behind, no leeway: error %v, want %v", err, ErrNotYetValid)
-	}
+	fresh := mustSignJWT(t, key, jwtClaimsAt(jwtNow))
+	cases = append(cases, leewayCase{"clock 20s behind, no leeway", fresh, early, ErrNotYetValid})
 	early.Leeway = 30 * time.Second
-	mustVerify(t, tok, jwksOf(key), early)
+	return append(cases, leewayCase{"clock 20s behind, leeway 30s", fresh, early, nil})
+}
+
+func TestVerifyLeeway(t *testing.T) {
+	for _, tc := range leewayCases(t) {
+		if _, err := Verify(tc.token, jwksOf(jwtSeedKey(1)), tc.opts); !errors.Is(err, tc.want) {
+			t.Errorf("%s: error %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }
 
 func TestVerifyOptionsRequired(t *testing.T) {
