@@ -42,16 +42,7 @@ func runApprove(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	shown, err := requestOf(r)
-	if err != nil {
-		return err
-	}
-	// What you see is what you sign: the statement must say what the
-	// request record says before it is shown and signed.
-	if _, err := broker.CheckApprovalStatement([]byte(r.Statement), shown, id.principal); err != nil {
-		if errors.Is(err, broker.ErrStatementMismatch) || errors.Is(err, broker.ErrInvalid) {
-			return fmt.Errorf("the broker sent a statement that does not match request %s (%v); not signing", r.ID, err)
-		}
+	if err := checkShown(r, id.principal); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "You (%s) are approving:\n\n%s\n", id.principal, r.Statement)
@@ -93,6 +84,23 @@ func (c *cli) confirm(prompt string) bool {
 	return a == "y" || a == "yes"
 }
 
+// checkShown checks, before principal signs an approval or a denial of r,
+// that r's statement says what the request record says: what you see is
+// what you sign (broker.CheckApprovalStatement).
+func checkShown(r *web.RequestJSON, principal string) error {
+	shown, err := requestOf(r)
+	if err != nil {
+		return err
+	}
+	if _, err := broker.CheckApprovalStatement([]byte(r.Statement), shown, principal); err != nil {
+		if errors.Is(err, broker.ErrStatementMismatch) || errors.Is(err, broker.ErrInvalid) {
+			return fmt.Errorf("the broker sent a statement that does not match request %s (%v); not signing", r.ID, err)
+		}
+		return err
+	}
+	return nil
+}
+
 func runDeny(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlags("deny")
 	c.addGlobals(fs)
@@ -111,6 +119,9 @@ func runDeny(ctx context.Context, c *cli, args []string) error {
 	defer id.close()
 	r, err := cl.Get(ctx, pos[0])
 	if err != nil {
+		return err
+	}
+	if err := checkShown(r, id.principal); err != nil {
 		return err
 	}
 	text, err := broker.DenialStatement([]byte(r.Statement), *reason)
