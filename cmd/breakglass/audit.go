@@ -14,6 +14,7 @@ import (
 
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/web"
 )
@@ -105,7 +106,7 @@ func parseVerifier(s string) (note.Verifier, error) {
 	if v, err := note.NewVerifier(strings.TrimSpace(s)); err == nil {
 		return v, nil
 	}
-	return readVerifierKey(s)
+	return server.ReadVerifierKey(s)
 }
 
 func runAuditVerify(ctx context.Context, c *cli, args []string) error {

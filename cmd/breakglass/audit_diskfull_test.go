@@ -66,7 +66,7 @@ func TestDiskFullFailsClosed(t *testing.T) {
 	dir := mountTmpfs(t, "4m")
 	ctx := context.Background()
 	a, cl := startAuditApp(t, dir)
-	defer a.Close()
+	defer a.Close(ctx)
 	if _, err := runFlow(ctx, cl); err != nil {
 		t.Fatalf("flow before the disk fills: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/failsmall/breakglass/hwkey"
 	"github.com/failsmall/breakglass/internal/brokertest"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -47,15 +48,12 @@ func mustWriteFile(t testing.TB, path, data string) {
 }
 
 // startAuditApp runs a broker in this process on the data folder dir/data.
-func startAuditApp(t testing.TB, dir string) (*app, *web.Client) {
+func startAuditApp(t testing.TB, dir string) (*server.Server, *web.Client) {
 	t.Helper()
 	writeAuditBroker(t, dir, "")
-	a, err := openApp(context.Background(), appConfig{Name: "bg.audit.test", Data: dataDir(filepath.Join(dir, "data"))})
+	a, err := server.Open(context.Background(), server.Config{Name: "bg.audit.test", Addr: "127.0.0.1:0",
+		Data: server.Dir(filepath.Join(dir, "data"))})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.listen("127.0.0.1:0"); err != nil {
-		a.Close()
 		t.Fatal(err)
 	}
 	cl, err := web.NewClient(a.URL(), nil)

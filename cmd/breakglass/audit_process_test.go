@@ -20,6 +20,7 @@ import (
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/internal/systest"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/web"
 )
@@ -190,7 +191,7 @@ func TestWitnessProcesses(t *testing.T) {
 	if _, err := runFlow(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
-	a.Close()
+	a.Close(ctx)
 	backup := t.TempDir()
 	copyDir(t, dir, backup)
 	pub := filepath.Join(dir, "data", "audit-key.pub")
@@ -245,9 +246,9 @@ func TestWitnessProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = res
-		n, _ = fa.db.AuditSize(ctx)
+		n, _ = fa.Store().AuditSize(ctx)
 	}
-	fa.Close()
+	fa.Close(ctx)
 	forkCfg := writeAuditBroker(t, fork, witnessCfg)
 	fb, _ := startBrokerChild(t, forkCfg)
 	waitOutput(t, fb, "not consistent")
@@ -279,7 +280,7 @@ func verifierKeyOf(t *testing.T, c *child) string {
 // entry, carries a valid cosignature from each witness; it returns its size.
 func waitCosigned(t *testing.T, cl *web.Client, pub string, ws []note.Verifier) int64 {
 	t.Helper()
-	v, err := readVerifierKey(pub)
+	v, err := server.ReadVerifierKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -36,12 +37,12 @@ func newAuditFixture(t *testing.T) *auditFixture {
 		for range 2 {
 			res, err := runFlow(ctx, cl)
 			if err != nil {
-				a.Close()
+				a.Close(ctx)
 				t.Fatal(err)
 			}
 			f.grants = append(f.grants, res)
 		}
-		if err := a.Close(); err != nil {
+		if err := a.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if phase == 0 {
@@ -69,7 +70,7 @@ func TestAuditVerifyCleanLogAndReceipts(t *testing.T) {
 	if !strings.Contains(out, "4 grants, each with its grant.issued entry") || !strings.Contains(out, "consistent with the trusted checkpoint") {
 		t.Errorf("audit verify output:\n%s\nwant 4 grants checked against the checkpoint file", out)
 	}
-	v, err := readVerifierKey(filepath.Join(filepath.Dir(db), "audit-key.pub"))
+	v, err := server.ReadVerifierKey(filepath.Join(filepath.Dir(db), "audit-key.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,10 +181,10 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 // the same name (a forged signature).
 func forgeCheckpoint(t *testing.T, db string, size int64, realKey bool) []byte {
 	t.Helper()
-	data := dataDir(filepath.Dir(db))
+	data := server.Dir(filepath.Dir(db))
 	var s note.Signer
 	if realKey {
-		b, err := os.ReadFile(data.auditKey())
+		b, err := os.ReadFile(data.AuditKey())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +201,7 @@ func forgeCheckpoint(t *testing.T, db string, size int64, realKey bool) []byte {
 		}
 	}
 	if size < 0 {
-		b, err := os.ReadFile(data.checkpoint())
+		b, err := os.ReadFile(data.Checkpoint())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,10 +233,10 @@ func TestAuditRollbackRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := openApp(context.Background(), appConfig{Name: "bg.audit.test", Data: dataDir(filepath.Join(dir, "data"))})
+	_, err := server.Open(context.Background(), server.Config{Name: "bg.audit.test", Data: server.Dir(filepath.Join(dir, "data"))})
 	var stale *audit.StaleLogError
 	if !errors.As(err, &stale) || !strings.Contains(err.Error(), "rollback") {
-		t.Fatalf("openApp on a database restored from a backup = %v, want a rollback refusal", err)
+		t.Fatalf("server.Open on a database restored from a backup = %v, want a rollback refusal", err)
 	}
 	t.Log(err)
 	code, _, errOut := runCLI("audit", "verify", "--db", filepath.Join(dir, "data", "breakglass.db"))
@@ -253,14 +254,14 @@ func TestAuditRollbackRefused(t *testing.T) {
 func TestAuditReadCommands(t *testing.T) {
 	dir := t.TempDir()
 	a, cl := startAuditApp(t, dir)
-	defer a.Close()
+	defer a.Close(context.Background())
 	for range 2 {
 		if _, err := runFlow(context.Background(), cl); err != nil {
 			t.Fatal(err)
 		}
 	}
 	pub := filepath.Join(dir, "data", "audit-key.pub")
-	v, err := readVerifierKey(pub)
+	v, err := server.ReadVerifierKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ func TestAuditReadCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, _ := a.db.AuditEntry(context.Background(), 0)
+	first, _ := a.Store().AuditEntry(context.Background(), 0)
 	if n := int(bundle[0])<<8 | int(bundle[1]); n != len(first) || string(bundle[2:2+n]) != string(first) {
 		t.Errorf("entry bundle starts with a %d-byte entry, want entry 0 (%d bytes)", n, len(first))
 	}
@@ -311,10 +312,10 @@ func TestAuditReadCommands(t *testing.T) {
 // most every audit.DefaultMinInterval: a write landing just after a
 // publication (here, the last credentials fetch) is served up to that
 // interval later.
-func waitCheckpointCovers(t *testing.T, a *app, cl *web.Client, v note.Verifier) {
+func waitCheckpointCovers(t *testing.T, a *server.Server, cl *web.Client, v note.Verifier) {
 	t.Helper()
 	ctx := context.Background()
-	n, err := a.db.AuditSize(ctx)
+	n, err := a.Store().AuditSize(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/failsmall/breakglass/hwkey"
 	"github.com/failsmall/breakglass/internal/brokertest"
 	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/server"
 )
 
 // firstBundle returns policyYAML as a first (serial 1) bundle signed by the
@@ -21,7 +23,7 @@ func firstBundle(t testing.TB, policyYAML string, admins ...string) []byte {
 	for _, a := range admins {
 		signers = append(signers, brokertest.Signer(a))
 	}
-	raw, err := signBundle(&policy.Bundle{Serial: 1, Created: time.Now().UTC().Truncate(time.Second), Policy: []byte(policyYAML)}, signers)
+	raw, err := server.SignBundle(&policy.Bundle{Serial: 1, Created: time.Now().UTC().Truncate(time.Second), Policy: []byte(policyYAML)}, signers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +36,7 @@ func firstBundle(t testing.TB, policyYAML string, admins ...string) []byte {
 // data/ next to the config, and a data folder with a bundle is left alone.
 func initBroker(t testing.TB, config, policyYAML string, admins ...string) {
 	t.Helper()
-	if _, err := os.Stat(dataDir(filepath.Join(filepath.Dir(config), "data")).activeBundle()); err == nil {
+	if _, err := os.Stat(server.Dir(filepath.Join(filepath.Dir(config), "data")).ActiveBundle()); err == nil {
 		return
 	}
 	file := filepath.Join(filepath.Dir(config), "first.bundle")
@@ -46,13 +48,13 @@ func initBroker(t testing.TB, config, policyYAML string, admins ...string) {
 
 // devLocal is the dev policy file policyFile, signed on change with the dev
 // admin carol's key in d.
-func devLocal(t testing.TB, d dataDir, policyFile string) *localPolicy {
+func devLocal(t testing.TB, d server.Dir, policyFile string) *server.LocalPolicy {
 	t.Helper()
-	carol, err := hwkey.LoadKeyFile(filepath.Join(d.devKeys(), "carol"))
+	carol, err := hwkey.LoadKeyFile(filepath.Join(d.DevKeys(), "carol"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &localPolicy{File: policyFile, Admins: []ssh.Signer{carol}}
+	return &server.LocalPolicy{File: policyFile, Admins: []ssh.Signer{carol}}
 }
 
 func mustLoadKey(t testing.TB, file string) ssh.Signer {
@@ -64,19 +66,17 @@ func mustLoadKey(t testing.TB, file string) ssh.Signer {
 	return s
 }
 
-// startApp opens a broker in this process with cfg, serves it on a free
-// loopback port, checks that a policy is active, and closes it when t ends.
-func startApp(t testing.TB, cfg appConfig) *app {
+// startApp opens a broker in this process with cfg (server.Open), serves
+// it on a free loopback port, checks that a policy is active, and closes it when t ends.
+func startApp(t testing.TB, cfg server.Config) *server.Server {
 	t.Helper()
-	a, err := openApp(t.Context(), cfg)
+	cfg.Addr = "127.0.0.1:0"
+	a, err := server.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.Close() })
-	if err := a.listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.svc.Policy(); err != nil {
+	t.Cleanup(func() { a.Close(context.Background()) })
+	if _, err := a.Service().Policy(); err != nil {
 		t.Fatalf("no active policy: %v", err)
 	}
 	return a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/internal/systest"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -65,26 +66,22 @@ poll_timeout: 1s
 func writeHistory(b *testing.B, dir string, n int) {
 	b.Helper()
 	ctx := context.Background()
-	a, err := openApp(ctx, appConfig{Name: "bg.audit.test", Data: dataDir(filepath.Join(dir, "data"))})
+	a, err := server.Open(ctx, server.Config{Name: "bg.audit.test", Addr: "127.0.0.1:0", Data: server.Dir(filepath.Join(dir, "data"))})
 	if err != nil {
-		b.Fatal(err)
-	}
-	if err := a.listen("127.0.0.1:0"); err != nil {
-		a.Close()
 		b.Fatal(err)
 	}
 	cl, err := web.NewClient(a.URL(), nil)
 	if err != nil {
-		a.Close()
+		a.Close(ctx)
 		b.Fatal(err)
 	}
 	for i := range n {
 		if res, err := runFlow(ctx, cl); err != nil || res.grant == "" {
-			a.Close()
+			a.Close(ctx)
 			b.Fatalf("flow %d: grant %q, %v", i, res.grant, err)
 		}
 	}
-	if err := a.Close(); err != nil {
+	if err := a.Close(ctx); err != nil {
 		b.Fatal(err)
 	}
 }

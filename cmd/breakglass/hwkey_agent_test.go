@@ -12,6 +12,7 @@ import (
 
 	"github.com/failsmall/breakglass/hwkey"
 	"github.com/failsmall/breakglass/internal/systest"
+	"github.com/failsmall/breakglass/server"
 )
 
 // hwAgent is a real ssh-agent holding software FIDO keys (sk-dummy) and a
@@ -136,11 +137,11 @@ func TestApprovalsThroughHardwareKeys(t *testing.T) {
 	if err := os.WriteFile(policyFile, []byte(hwPolicy(systest.ReadPub(t, alice), h.pubs)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := dataDir(t.TempDir())
-	if err := ensureDevSSHCA(d); err != nil {
+	d := server.Dir(t.TempDir())
+	if err := server.EnsureDevSSHCA(d); err != nil {
 		t.Fatal(err)
 	}
-	a := startApp(t, appConfig{Name: "bg-hw", Data: d, Local: &localPolicy{File: policyFile, Admins: []ssh.Signer{mustLoadKey(t, alice)}}})
+	a := startApp(t, server.Config{Name: "bg-hw", Data: d, Local: &server.LocalPolicy{File: policyFile, Admins: []ssh.Signer{mustLoadKey(t, alice)}}})
 	b := &sshBroker{url: a.URL(), env: map[string]string{"BREAKGLASS_URL": a.URL(), "SSH_AUTH_SOCK": h.Socket}}
 	request := func(role string) string {
 		return strings.TrimSpace(b.cli(t, "request", "--key", alice, "--role", role, "--reason", "hardware keys", "--quiet"))

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/token"
 )
@@ -67,18 +68,18 @@ func runKeysRotate(ctx context.Context, c *cli, args []string) error {
 	if _, err := parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
-	d := dataDir(*data)
+	d := server.Dir(*data)
 	// A mistyped --data must not create a fresh keyring nobody serves.
-	for _, p := range []string{d.keys(), d.db()} {
+	for _, p := range []string{d.Keys(), d.DB()} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("%s is not a broker's data folder (%w): pass the --data of the broker to rotate", *data, err)
 		}
 	}
-	kr, err := token.OpenKeyring(d.keys(), keyRetention, time.Now)
+	kr, err := token.OpenKeyring(d.Keys(), server.KeyRetention, time.Now)
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(d.db(), sqlite.Options{})
+	db, err := sqlite.Open(d.DB(), sqlite.Options{})
 	if err != nil {
 		return fmt.Errorf("open the broker's database to audit the rotation (nothing rotated): %w", err)
 	}
@@ -93,6 +94,6 @@ func runKeysRotate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "signing key rotated: %s -> %s; %s stays in the JWKS for %s\n", rot.Old, rot.New, rot.Old, keyRetention)
+	fmt.Fprintf(c.stdout, "signing key rotated: %s -> %s; %s stays in the JWKS for %s\n", rot.Old, rot.New, rot.Old, server.KeyRetention)
 	return nil
 }

@@ -15,23 +15,24 @@ import (
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/internal/systest"
 	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/web"
 )
 
 // devBroker is a dev broker (carol the only admin) in this process.
 type devBroker struct {
-	data dataDir
+	data server.Dir
 	cl   *web.Client
 	env  map[string]string
 }
 
 func startDevBroker(t *testing.T) *devBroker {
 	t.Helper()
-	d := dataDir(t.TempDir())
-	if err := ensureDev(d, &bytes.Buffer{}); err != nil {
+	d := server.Dir(t.TempDir())
+	if _, err := server.EnsureDev(d); err != nil {
 		t.Fatal(err)
 	}
-	a := startApp(t, appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.policy())})
+	a := startApp(t, server.Config{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.Policy())})
 	cl, err := web.NewClient(a.URL(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func startDevBroker(t *testing.T) *devBroker {
 	return &devBroker{data: d, cl: cl, env: map[string]string{"BREAKGLASS_URL": a.URL()}}
 }
 
-func (b *devBroker) key(who string) string { return filepath.Join(b.data.devKeys(), who) }
+func (b *devBroker) key(who string) string { return filepath.Join(b.data.DevKeys(), who) }
 
 // run runs the CLI in this process with b's environment.
 func (b *devBroker) run(args ...string) (code int, stdout, stderr string) {
@@ -61,9 +62,9 @@ func mustActive(t *testing.T, cl *web.Client) *broker.BundleState {
 }
 
 // invalidPolicy is the dev policy with a role whose clause nobody can fill.
-func invalidPolicy(t *testing.T, d dataDir) []byte {
+func invalidPolicy(t *testing.T, d server.Dir) []byte {
 	t.Helper()
-	dev, err := os.ReadFile(d.policy())
+	dev, err := os.ReadFile(d.Policy())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestPushInvalidPolicyBundle(t *testing.T) {
 	active := mustActive(t, b.cl)
 	bundle := &policy.Bundle{Serial: active.Serial + 1, Previous: active.Hash, Created: time.Now().UTC().Truncate(time.Second),
 		Policy: invalidPolicy(t, b.data)}
-	raw, err := signBundle(bundle, []ssh.Signer{mustLoadKey(t, b.key("carol"))})
+	raw, err := server.SignBundle(bundle, []ssh.Signer{mustLoadKey(t, b.key("carol"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +121,11 @@ func TestPushInvalidPolicyBundle(t *testing.T) {
 // TestPickAdminKey: without --key, sign uses the agent key of an admin of
 // the bundle's policy; --as picks among several admins.
 func TestPickAdminKey(t *testing.T) {
-	d := dataDir(t.TempDir())
-	if err := ensureDev(d, &bytes.Buffer{}); err != nil {
+	d := server.Dir(t.TempDir())
+	if _, err := server.EnsureDev(d); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := os.ReadFile(d.policy())
+	dev, err := os.ReadFile(d.Policy())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestPickAdminKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := func(who string) ssh.Signer { return mustLoadKey(t, filepath.Join(d.devKeys(), who)) }
+	key := func(who string) ssh.Signer { return mustLoadKey(t, filepath.Join(d.DevKeys(), who)) }
 	alice, bob, carol := key("alice"), key("bob"), key("carol")
 	for _, tc := range []struct {
 		name    string
@@ -177,7 +178,7 @@ func TestPolicySignWithAgent(t *testing.T) {
 		agent.Add(t, b.key(who))
 	}
 	b.env["SSH_AUTH_SOCK"] = agent.Socket
-	dev, err := os.ReadFile(b.data.policy())
+	dev, err := os.ReadFile(b.data.Policy())
 	if err != nil {
 		t.Fatal(err)
 	}

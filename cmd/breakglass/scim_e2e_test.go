@@ -13,6 +13,7 @@ import (
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/internal/brokertest"
 	"github.com/failsmall/breakglass/internal/scimtest"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/upstream"
 	"github.com/failsmall/breakglass/web"
 )
@@ -32,38 +33,39 @@ func scimPolicy() string {
 // scimBroker is a broker in this process that polls a SCIM directory
 // every 100ms.
 type scimBroker struct {
-	a      *app
+	a      *server.Server
 	cl     *web.Client
 	closed bool
 }
 
-func openSCIMBroker(t *testing.T, data dataDir, pin []byte, scimURL string) *scimBroker {
+// openSCIMBroker starts a broker on data that polls the SCIM directory at
+// scimURL, serving on a free loopback port when serve is set; without it
+// nothing polls, so what the broker holds comes from its store alone.
+func openSCIMBroker(t *testing.T, data server.Dir, pin []byte, scimURL string, serve bool) *scimBroker {
 	t.Helper()
-	a, err := openApp(context.Background(), appConfig{Name: "bg.scim.test", Data: data, Pin: pin,
-		SCIM: &upstream.SCIMSource{URL: scimURL}, PollEvery: 100 * time.Millisecond, PollTimeout: time.Second})
+	cfg := server.Config{Name: "bg.scim.test", Data: data, Pin: pin,
+		SCIM: &upstream.SCIMSource{URL: scimURL}, PollEvery: 100 * time.Millisecond, PollTimeout: time.Second}
+	if serve {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	a, err := server.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &scimBroker{a: a}
 	t.Cleanup(func() { b.close(t) })
+	if serve {
+		if b.cl, err = web.NewClient(a.URL(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return b
-}
-
-func (b *scimBroker) listen(t *testing.T) {
-	t.Helper()
-	if err := b.a.listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if b.cl, err = web.NewClient(b.a.URL(), nil); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (b *scimBroker) close(t *testing.T) {
 	if !b.closed {
 		b.closed = true
-		if err := b.a.Close(); err != nil {
+		if err := b.a.Close(context.Background()); err != nil {
 			t.Errorf("close the broker: %v", err)
 		}
 	}
@@ -117,7 +119,7 @@ func (b *scimBroker) status(t *testing.T) *web.StatusJSON {
 func (b *scimBroker) waitPoll(t *testing.T, since time.Time) upstream.SourceStatus {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		st := b.a.sync.Status()
+		st := b.a.Syncer().Status()
 		if len(st) != 1 || st[0].Kind != "scim" {
 			t.Fatalf("syncer status %+v, want the one SCIM source", st)
 		}
@@ -135,7 +137,7 @@ func (b *scimBroker) waitPoll(t *testing.T, since time.Time) upstream.SourceStat
 // whether disabled.
 func (b *scimBroker) principals(t *testing.T) []string {
 	t.Helper()
-	p, err := b.a.svc.Policy()
+	p, err := b.a.Service().Policy()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func (b *scimBroker) principals(t *testing.T) []string {
 
 func (b *scimBroker) state(t *testing.T, id string) broker.State {
 	t.Helper()
-	v, err := b.a.svc.Get(context.Background(), id)
+	v, err := b.a.Service().Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,10 +167,9 @@ func TestSCIMDirectory(t *testing.T) {
 	for _, u := range []string{"alice", "erin", "bob", "dave", "carol"} {
 		srv.AddUser(u, true)
 	}
-	data := dataDir(filepath.Join(t.TempDir(), "data"))
+	data := server.Dir(filepath.Join(t.TempDir(), "data"))
 	pin := firstBundle(t, scimPolicy(), "carol")
-	b := openSCIMBroker(t, data, pin, srv.URL())
-	b.listen(t)
+	b := openSCIMBroker(t, data, pin, srv.URL(), true)
 	start := time.Now()
 	if s := b.waitPoll(t, time.Time{}); s.LastSuccess.IsZero() {
 		t.Fatalf("first poll of the SCIM directory failed: %+v", s)
@@ -259,12 +260,14 @@ func TestSCIMDirectory(t *testing.T) {
 
 	t.Run("restart with SCIM down keeps the deactivation", func(t *testing.T) {
 		b.close(t)
-		b = openSCIMBroker(t, data, pin, srv.URL())
-		// Before any poll: the deactivation comes from the store.
-		if d := b.a.svc.BundleState().Deactivated; len(d) != 2 || d["bob"] == "" || d["erin"] == "" {
+		// Before any poll (a broker that does not serve polls nothing):
+		// the deactivation comes from the store.
+		cold := openSCIMBroker(t, data, pin, srv.URL(), false)
+		if d := cold.a.Service().BundleState().Deactivated; len(d) != 2 || d["bob"] == "" || d["erin"] == "" {
 			t.Errorf("after a restart, before any poll: deactivated = %v; want bob and erin from the store", d)
 		}
-		b.listen(t)
+		cold.close(t)
+		b = openSCIMBroker(t, data, pin, srv.URL(), true)
 		if s := b.waitPoll(t, time.Now()); !s.Failing() || !s.LastSuccess.IsZero() {
 			t.Fatalf("first poll after the restart with SCIM down: %+v; want a failure and no success", s)
 		}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/failsmall/breakglass/hwkey"
+	"github.com/failsmall/breakglass/server"
 )
 
 // TestMain makes the test binary double as the breakglass command: testscript
@@ -91,28 +92,25 @@ func cmdStartBroker(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		args = args[2:]
 	}
-	d := dataDir(filepath.Join(ts.Getenv("WORK"), "data"))
-	ts.Check(ensureDev(d, io.Discard))
+	d := server.Dir(filepath.Join(ts.Getenv("WORK"), "data"))
+	_, err := server.EnsureDev(d)
+	ts.Check(err)
 	if policyFile == "" {
-		policyFile = d.policy()
+		policyFile = d.Policy()
 	}
-	carol, err := hwkey.LoadKeyFile(filepath.Join(d.devKeys(), "carol"))
+	carol, err := hwkey.LoadKeyFile(filepath.Join(d.DevKeys(), "carol"))
 	ts.Check(err)
 	logFile, err := os.Create(filepath.Join(ts.Getenv("WORK"), "broker.log"))
 	ts.Check(err)
-	a, err := openApp(context.Background(), appConfig{Name: name, Data: d, Local: &localPolicy{File: policyFile, Admins: []ssh.Signer{carol}},
+	a, err := server.Open(context.Background(), server.Config{Name: name, Addr: "127.0.0.1:0", Data: d,
+		Local:  &server.LocalPolicy{File: policyFile, Admins: []ssh.Signer{carol}},
 		Logger: slog.New(slog.NewTextHandler(logFile, nil)), SweepEvery: 100 * time.Millisecond})
 	if err != nil {
 		logFile.Close()
 		ts.Fatalf("startbroker: %v", err)
 	}
-	if err := a.listen("127.0.0.1:0"); err != nil {
-		a.Close()
-		logFile.Close()
-		ts.Fatalf("startbroker: %v", err)
-	}
 	ts.Defer(func() {
-		if err := a.Close(); err != nil {
+		if err := a.Close(context.Background()); err != nil {
 			ts.Logf("stop broker: %v", err)
 		}
 		logFile.Close()

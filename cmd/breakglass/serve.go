@@ -15,9 +15,12 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/hwkey"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/upstream"
+	"github.com/failsmall/breakglass/witness"
 )
 
 // serveFile is the --config file.
@@ -86,12 +89,16 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		handler = slog.NewJSONHandler(c.stderr, nil)
 	}
 	log := slog.New(handler)
-	d := dataDir(cfg.Data)
+	d := server.Dir(cfg.Data)
 	if *dev {
 		if cfg.Name == "" {
 			cfg.Name = "breakglass-dev"
 		}
-		if err := ensureDev(d, c.stdout); err != nil {
+		wrote, err := server.EnsureDev(d)
+		if wrote {
+			fmt.Fprintf(c.stdout, "generated a development policy at %s\n", d.Policy())
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -105,34 +112,30 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *config, err)
 	}
-	ac := appConfig{Name: cfg.Name, Data: d, Logger: log, Witnesses: ws,
-		SSHCA:             sshCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")},
+	sc := server.Config{Name: cfg.Name, Addr: cfg.Addr, Data: d, Logger: log, Witnesses: ws,
+		SSHCA:             server.SSHCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")},
 		RevocationsMaxAge: cfg.RevocationsMaxAge, Sources: cfg.Sources, PollEvery: cfg.Poll, PollTimeout: cfg.PollTimeout}
-	if err := cfg.checkUpstreams(*config, &ac); err != nil {
+	if err := cfg.checkUpstreams(*config, &sc); err != nil {
 		return err
 	}
 	if *dev {
-		admin, err := hwkey.LoadKeyFile(filepath.Join(d.devKeys(), "carol"))
+		admin, err := hwkey.LoadKeyFile(filepath.Join(d.DevKeys(), "carol"))
 		if err != nil {
 			return fmt.Errorf("dev admin key: %w", err)
 		}
-		ac.Local = &localPolicy{File: d.policy(), Admins: []ssh.Signer{admin}}
+		sc.Local = &server.LocalPolicy{File: d.Policy(), Admins: []ssh.Signer{admin}}
 	}
-	a, err := openApp(ctx, ac)
+	s, err := server.Open(ctx, sc)
 	if err != nil {
 		return err
 	}
-	if err := a.listen(cfg.Addr); err != nil {
-		a.Close()
-		return err
-	}
-	fmt.Fprintf(c.stdout, "breakglass broker %q serving on %s (data in %s)\n", cfg.Name, a.URL(), cfg.Data)
+	fmt.Fprintf(c.stdout, "breakglass broker %q serving on %s (data in %s)\n", cfg.Name, s.URL(), cfg.Data)
 	if *dev {
-		printDevWalkthrough(c.stdout, a.URL(), d)
+		printDevWalkthrough(c.stdout, s.URL(), d)
 	}
 	<-ctx.Done()
 	fmt.Fprintln(c.stdout, "shutting down")
-	return a.Close()
+	return s.Close(context.WithoutCancel(ctx))
 }
 
 // readServeFile reads the config file strictly; flags given on the command
@@ -185,8 +188,8 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 	return nil
 }
 
-// checkUpstreams validates sources, scim and the poll settings into ac.
-func (f *serveFile) checkUpstreams(config string, ac *appConfig) error {
+// checkUpstreams validates sources, scim and the poll settings into sc.
+func (f *serveFile) checkUpstreams(config string, sc *server.Config) error {
 	for i, src := range f.Sources {
 		if _, err := upstream.NewSource(src); err != nil {
 			return fmt.Errorf("%s: sources[%d]: %w", config, i, err)
@@ -204,16 +207,39 @@ func (f *serveFile) checkUpstreams(config string, ac *appConfig) error {
 	if !strings.HasPrefix(f.SCIM.URL, "http://") && !strings.HasPrefix(f.SCIM.URL, "https://") {
 		return fmt.Errorf("%s: scim: url %q must be an http:// or https:// URL (the SCIM base, with /Users and /Groups under it)", config, f.SCIM.URL)
 	}
-	ac.SCIM = &upstream.SCIMSource{URL: f.SCIM.URL}
+	sc.SCIM = &upstream.SCIMSource{URL: f.SCIM.URL}
 	if f.SCIM.TokenFile != "" {
 		tok, err := os.ReadFile(f.SCIM.TokenFile)
 		if err != nil {
 			return fmt.Errorf("%s: scim: token_file: %w", config, err)
 		}
-		ac.SCIM.Token = strings.TrimSpace(string(tok))
-		if ac.SCIM.Token == "" || strings.ContainsAny(ac.SCIM.Token, "\r\n") {
+		sc.SCIM.Token = strings.TrimSpace(string(tok))
+		if sc.SCIM.Token == "" || strings.ContainsAny(sc.SCIM.Token, "\r\n") {
 			return fmt.Errorf("%s: scim: token_file %s must hold one line: the bearer token", config, f.SCIM.TokenFile)
 		}
 	}
 	return nil
+}
+
+// witnessFile is one entry of `witnesses:` in the serve config: the
+// witness's submission URL and its cosignature/v1 verifier key (what
+// `breakglass witness serve` prints).
+type witnessFile struct {
+	URL string `yaml:"url"`
+	Key string `yaml:"key"`
+}
+
+func witnessConfigs(ws []witnessFile) ([]audit.WitnessConfig, error) {
+	var out []audit.WitnessConfig
+	for i, w := range ws {
+		if w.URL == "" {
+			return nil, fmt.Errorf("witnesses[%d]: no url", i)
+		}
+		v, err := audit.NewCosignatureVerifier(w.Key)
+		if err != nil {
+			return nil, fmt.Errorf("witnesses[%d] (%s): key: %w (want the key `breakglass witness serve` prints)", i, w.URL, err)
+		}
+		out = append(out, audit.WitnessConfig{URL: w.URL, Verifier: v, Client: &witness.Client{URL: w.URL}})
+	}
+	return out, nil
 }

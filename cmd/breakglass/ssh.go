@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/internal/atomicfile"
 	"github.com/failsmall/breakglass/token"
 )
 
@@ -117,27 +117,8 @@ func readPubkey(path string) (ssh.PublicKey, error) {
 }
 
 // writeFileAtomic writes data to path with mode through a temporary file in
-// the same folder and a rename, so readers see the old file or the new one.
+// the same folder and a rename, so readers see the old file or the new one
+// (atomicfile.Write, which the broker's data folder uses too).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".breakglass-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, mode)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/internal/systest"
+	"github.com/failsmall/breakglass/server"
 )
 
 // sshPolicyRoles are the roles the sshd tests request; every one yields a
@@ -45,7 +46,7 @@ const sshPolicyRoles = `roles:
 // sshBroker is a broker run in this process, with the dev keys and an SSH
 // CA, driven through the CLI.
 type sshBroker struct {
-	data  dataDir
+	data  server.Dir
 	url   string
 	env   map[string]string
 	clock *offsetClock // the broker's clock; nil for none set
@@ -67,13 +68,13 @@ func (c *offsetClock) behind(d time.Duration, fn func()) {
 
 // startSSHBroker starts a broker whose SSH CA is src (the dev CA when
 // zero) and whose policy is the dev principals with sshPolicyRoles.
-func startSSHBroker(t *testing.T, src sshCASource) *sshBroker {
+func startSSHBroker(t *testing.T, src server.SSHCASource) *sshBroker {
 	t.Helper()
-	d := dataDir(t.TempDir())
-	if err := ensureDev(d, &bytes.Buffer{}); err != nil {
+	d := server.Dir(t.TempDir())
+	if _, err := server.EnsureDev(d); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := os.ReadFile(d.policy())
+	dev, err := os.ReadFile(d.Policy())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func startSSHBroker(t *testing.T, src sshCASource) *sshBroker {
 		t.Fatal(err)
 	}
 	clock := &offsetClock{}
-	a := startApp(t, appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, policyFile), SSHCA: src, Clock: clock})
+	a := startApp(t, server.Config{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, policyFile), SSHCA: src, Clock: clock})
 	return &sshBroker{data: d, url: a.URL(), env: map[string]string{"BREAKGLASS_URL": a.URL()}, clock: clock}
 }
 
@@ -107,7 +108,7 @@ func (b *sshBroker) try(args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-func (b *sshBroker) key(who string) string { return filepath.Join(b.data.devKeys(), who) }
+func (b *sshBroker) key(who string) string { return filepath.Join(b.data.DevKeys(), who) }
 
 // grant runs the full flow for role with the certificate for pubFile
 // (alice's own key when ""), and writes the certificate to certFile.
@@ -162,8 +163,8 @@ func mustSSHRefuse(t *testing.T, d *systest.SSHD, keyFile, certFile, reason stri
 // revocation once sshd has the new KRL, and when another CA signed them.
 func TestSSHCertificatesRealSSHD(t *testing.T) {
 	systest.Need(t, "ssh")
-	b := startSSHBroker(t, sshCASource{})
-	other := startSSHBroker(t, sshCASource{})
+	b := startSSHBroker(t, server.SSHCASource{})
+	other := startSSHBroker(t, server.SSHCASource{})
 	krl := filepath.Join(t.TempDir(), "breakglass.krl")
 	b.cli(t, "ssh", "krl", "--out", krl)
 	ca := strings.SplitN(b.cli(t, "ssh", "ca"), "\n", 2)[0]
@@ -232,7 +233,7 @@ func TestSSHCAInAgentRealSSHD(t *testing.T) {
 			caKey := systest.Keygen(t, t.TempDir(), "ca", c.keyType)
 			ag := systest.StartAgent(t)
 			ag.Add(t, caKey)
-			b := startSSHBroker(t, sshCASource{Agent: true, AgentSock: ag.Socket})
+			b := startSSHBroker(t, server.SSHCASource{Agent: true, AgentSock: ag.Socket})
 			if got, want := strings.SplitN(b.cli(t, "ssh", "ca"), "\n", 2)[0], systest.ReadPub(t, caKey); !strings.HasPrefix(want, got) {
 				t.Fatalf("broker CA = %q, want the agent's key %q", got, want)
 			}

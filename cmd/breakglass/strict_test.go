@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +18,7 @@ import (
 	"github.com/failsmall/breakglass/hwkey"
 	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/policy"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/token"
 	"github.com/failsmall/breakglass/web"
 )
@@ -28,11 +28,11 @@ import (
 // strictly: the token, its evidence, the JWKS, a revocation list and the
 // broker's active bundle as the pinned one.
 type strictFixture struct {
-	a                          *app
+	a                          *server.Server
 	dir                        string
-	keys                       dataDir // holds dev-keys/{alice,bob,carol}
-	id                         string  // the request
-	tok, ev, jwks, list, trust string  // files
+	keys                       server.Dir // holds dev-keys/{alice,bob,carol}
+	id                         string     // the request
+	tok, ev, jwks, list, trust string     // files
 	evidence                   *offline.Evidence
 	alice, bob, carol          ssh.Signer
 	bobApproval, carolApproval offline.Approval
@@ -42,16 +42,16 @@ type strictFixture struct {
 func newStrictFixture(t *testing.T) *strictFixture {
 	t.Helper()
 	dir := t.TempDir()
-	d := dataDir(filepath.Join(dir, "data"))
-	if err := ensureDev(d, io.Discard); err != nil {
+	d := server.Dir(filepath.Join(dir, "data"))
+	if _, err := server.EnsureDev(d); err != nil {
 		t.Fatal(err)
 	}
-	a := startApp(t, appConfig{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.policy())})
+	a := startApp(t, server.Config{Name: "breakglass-dev", Data: d, Local: devLocal(t, d, d.Policy())})
 	f := &strictFixture{a: a, dir: dir, keys: d,
 		tok: filepath.Join(dir, "tok.jwt"), ev: filepath.Join(dir, "ev.json"), jwks: filepath.Join(dir, "jwks.json"),
 		list: filepath.Join(dir, "list.jws"), trust: filepath.Join(dir, "trusted.bundle"),
-		alice: mustLoadKey(t, filepath.Join(d.devKeys(), "alice")), bob: mustLoadKey(t, filepath.Join(d.devKeys(), "bob")),
-		carol: mustLoadKey(t, filepath.Join(d.devKeys(), "carol"))}
+		alice: mustLoadKey(t, filepath.Join(d.DevKeys(), "alice")), bob: mustLoadKey(t, filepath.Join(d.DevKeys(), "bob")),
+		carol: mustLoadKey(t, filepath.Join(d.DevKeys(), "carol"))}
 	out := f.mustRun(t, "request", "--key", f.key("alice"), "--role", "dev-admin", "--reason", "strict test: recompute the quorum", "--quiet")
 	f.id = strings.TrimSpace(out)
 	f.mustRun(t, "approve", "--key", f.key("bob"), "--yes", f.id)
@@ -59,7 +59,7 @@ func newStrictFixture(t *testing.T) *strictFixture {
 	f.mustRun(t, "token", "--key", f.key("alice"), "--out", f.tok, "--evidence", f.ev, f.id)
 	f.mustRun(t, "revocations", "--out", f.list)
 	f.fetchJWKS(t)
-	bundle, err := os.ReadFile(d.activeBundle())
+	bundle, err := os.ReadFile(d.ActiveBundle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func newStrictFixture(t *testing.T) *strictFixture {
 	return f
 }
 
-func (f *strictFixture) key(who string) string { return filepath.Join(f.keys.devKeys(), who) }
+func (f *strictFixture) key(who string) string { return filepath.Join(f.keys.DevKeys(), who) }
 
 // mustRun runs the CLI against the broker and returns its stdout.
 func (f *strictFixture) mustRun(t *testing.T, args ...string) string {
@@ -186,7 +186,7 @@ func (f *strictFixture) writeList(t *testing.T, name string, signer token.JWSSig
 // broker's admins.
 func (f *strictFixture) writeBobTrust(t *testing.T) string {
 	t.Helper()
-	pol, err := os.ReadFile(f.keys.policy())
+	pol, err := os.ReadFile(f.keys.Policy())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func (f *strictFixture) writeBobTrust(t *testing.T) string {
 	if bytes.Equal(other, pol) {
 		t.Fatal("the dev policy has no line admins: [carol]")
 	}
-	raw, err := signBundle(&policy.Bundle{Serial: 1, Created: time.Now().UTC().Truncate(time.Second), Policy: other}, []ssh.Signer{f.bob})
+	raw, err := server.SignBundle(&policy.Bundle{Serial: 1, Created: time.Now().UTC().Truncate(time.Second), Policy: other}, []ssh.Signer{f.bob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestStrictVerify(t *testing.T) {
 			return map[string]string{"trust": f.writeBobTrust(t)}
 		}, `token is NOT valid: evidence policy bundle is not signed by the trusted admins: .* \(the grant was judged under a bundle the admins of \S+bob.bundle did not sign; if they rotated, pin their newer bundle\)`},
 		{"revocation list older than its max age", func(t *testing.T) map[string]string {
-			f.writeList(t, "stale.jws", f.a.keys, broker.RevocationList{Issuer: "breakglass-dev", Sequence: 1,
+			f.writeList(t, "stale.jws", f.a.Keyring(), broker.RevocationList{Issuer: "breakglass-dev", Sequence: 1,
 				Issued: now.Add(-2 * time.Hour), MaxAge: time.Hour, Revoked: []string{}})
 			return map[string]string{"list": stale}
 		}, `token is NOT accepted: revocation list too old: list 1 issued \S+ with max age 1h0m0s expired at ` + now.Add(-time.Hour).Format(time.RFC3339) +
@@ -294,7 +294,7 @@ func TestStrictTokenEvidenceFile(t *testing.T) {
 	if got := len(f.evidence.Approvals); got != 2 {
 		t.Errorf("%d approvals, want 2 (bob's and carol's)", got)
 	}
-	active, err := os.ReadFile(f.keys.activeBundle())
+	active, err := os.ReadFile(f.keys.ActiveBundle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestStrictVerifyReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logKey := f.keys.auditPub()
+	logKey := f.keys.AuditPub()
 	verify := func(extra ...string) (int, string, string) {
 		args := []string{"verify", "--strict", "--jwks", f.jwks, "--iss", "breakglass-dev", "--aud", "breakglass-dev",
 			"--revocations", f.list, "--evidence", f.ev, "--trust", f.trust}

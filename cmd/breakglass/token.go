@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/failsmall/breakglass/internal/atomicfile"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -97,26 +98,9 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 }
 
 // writeSecret writes data to path with mode 0600, atomically, never through
-// an existing file's looser mode.
-func writeSecret(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".breakglass-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// an existing file's looser mode (atomicfile.WriteSecret, which the
+// broker's key files use too).
+func writeSecret(path string, data []byte) error { return atomicfile.WriteSecret(path, data) }
 
 func runRevoke(ctx context.Context, c *cli, args []string) error {
 	return c.runOnRequest(ctx, "revoke", args, func(cl *web.Client, id *identity, reqID string) (any, string, error) {
@@ -126,4 +110,18 @@ func runRevoke(ctx context.Context, c *cli, args []string) error {
 		}
 		return g, fmt.Sprintf("grant %s of request %s revoked by %s", g.ID, g.Request, g.RevokedBy), nil
 	})
+}
+
+// writeReceipt writes a credentials answer's receipt to path, if asked.
+func writeReceipt(path, receipt string) error {
+	if path == "" {
+		return nil
+	}
+	if receipt == "" {
+		return errors.New("the broker sent no audit receipt with the credentials (is it older than this CLI?)")
+	}
+	if err := os.WriteFile(path, []byte(receipt), 0o644); err != nil {
+		return fmt.Errorf("--receipt: %w", err)
+	}
+	return nil
 }

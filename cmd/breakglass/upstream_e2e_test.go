@@ -24,6 +24,7 @@ import (
 
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/internal/systest"
+	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -67,7 +68,7 @@ witnesses:
 	trace := filepath.Join(dir, "connect.strace")
 	b := startTraced(t, straceBin, trace, "serve", "--dev", "--config", config, "--addr", fmt.Sprintf("127.0.0.1:%d", port))
 	waitReady(t, url, b)
-	data := dataDir(filepath.Join(dir, "data"))
+	data := server.Dir(filepath.Join(dir, "data"))
 	key := func(who string) string { return "--key=" + filepath.Join(string(data), "dev-keys", who) }
 	f := func(name string) string { return filepath.Join(dir, name) }
 	online := map[string]string{"BREAKGLASS_URL": url}
@@ -87,7 +88,7 @@ witnesses:
 	mustCLI(t, online, "token", key("alice"), "--out", f("tok.jwt"), "--evidence", f("ev.json"), id)
 	mustCLI(t, online, "revocations", "--out", f("list.jws"))
 	mustWriteFile(t, f("jwks.json"), string(mustGet(t, url+"/.well-known/jwks.json")))
-	out = mustCLI(t, nil, "verify", "--strict", "--evidence", f("ev.json"), "--trust", filepath.Join(data.bundles(), "active.bundle"),
+	out = mustCLI(t, nil, "verify", "--strict", "--evidence", f("ev.json"), "--trust", filepath.Join(data.Bundles(), "active.bundle"),
 		"--revocations", f("list.jws"), "--jwks", f("jwks.json"), "--iss", "breakglass-dev", "--aud", "breakglass-dev", f("tok.jwt"))
 	for _, want := range []string{"token is valid: grant ", "approvers: bob, carol", "strict: quorum recomputed from 2 approvals by [bob carol]"} {
 		if !strings.Contains(out, want) {

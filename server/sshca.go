@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/ed25519"
@@ -8,32 +8,28 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/hwkey"
+	"github.com/failsmall/breakglass/internal/atomicfile"
 	"github.com/failsmall/breakglass/token"
 )
 
-// sshCAFile is where a broker finds its SSH CA key when no --ssh-ca is given;
-// development mode creates it.
-func (d dataDir) sshCA() string { return filepath.Join(string(d), "ssh-ca") }
-
-// sshCASource says where the broker's SSH CA key is: a private key file, or
+// SSHCASource says where the broker's SSH CA key is: a private key file, or
 // the first key of the ssh-agent at AgentSock (a key on a hardware token).
 // With neither, <data>/ssh-ca is used when it exists, and otherwise the
 // broker issues no certificates.
-type sshCASource struct {
+type SSHCASource struct {
 	File      string
 	Agent     bool
 	AgentSock string
 }
 
 // openSSHCA loads the CA signer; close releases the agent connection.
-func openSSHCA(src sshCASource, d dataDir) (ca broker.SSHCA, close func(), err error) {
+func openSSHCA(src SSHCASource, d Dir) (ca broker.SSHCA, close func(), err error) {
 	switch {
 	case src.Agent:
 		conn, err := hwkey.Agent(src.AgentSock)
@@ -53,20 +49,20 @@ func openSSHCA(src sshCASource, d dataDir) (ca broker.SSHCA, close func(), err e
 		}
 		return token.SSHCA{Signer: s}, func() {}, nil
 	}
-	if _, err := os.Stat(d.sshCA()); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(d.SSHCA()); errors.Is(err, fs.ErrNotExist) {
 		return nil, func() {}, nil
 	}
-	s, err := hwkey.LoadKeyFile(d.sshCA())
+	s, err := hwkey.LoadKeyFile(d.SSHCA())
 	if err != nil {
 		return nil, nil, fmt.Errorf("SSH CA: %w", err)
 	}
 	return token.SSHCA{Signer: s}, func() {}, nil
 }
 
-// ensureDevSSHCA creates the development SSH CA key (ed25519, mode 0600)
+// EnsureDevSSHCA creates the development SSH CA key (ed25519, mode 0600)
 // and its .pub once.
-func ensureDevSSHCA(d dataDir) error {
-	path := d.sshCA()
+func EnsureDevSSHCA(d Dir) error {
+	path := d.SSHCA()
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
@@ -85,7 +81,7 @@ func ensureDevSSHCA(d dataDir) error {
 	if err := os.WriteFile(path+".pub", []byte(strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))+" breakglass-dev-ca\n"), 0o644); err != nil {
 		return fmt.Errorf("dev SSH CA: %w", err)
 	}
-	if err := writeSecret(path, pem.EncodeToMemory(block)); err != nil {
+	if err := atomicfile.WriteSecret(path, pem.EncodeToMemory(block)); err != nil {
 		return fmt.Errorf("dev SSH CA: %w", err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -15,32 +14,28 @@ import (
 
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/internal/atomicfile"
 	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/web"
-	"github.com/failsmall/breakglass/witness"
 )
 
 // The broker's audit log wiring: the checkpoint key and file in the data
 // folder, the checkpointer, and the read side the API serves.
 
-func (d dataDir) auditKey() string   { return filepath.Join(string(d), "audit-key") }
-func (d dataDir) auditPub() string   { return filepath.Join(string(d), "audit-key.pub") }
-func (d dataDir) checkpoint() string { return filepath.Join(string(d), "checkpoint") }
-
 // loadAuditKey reads the checkpoint signing key, generating it (0600, with
 // its public half beside it) on first start. Its name is the log's origin,
 // the broker name.
-func loadAuditKey(d dataDir, origin string) (note.Signer, note.Verifier, error) {
-	b, err := os.ReadFile(d.auditKey())
+func loadAuditKey(d Dir, origin string) (note.Signer, note.Verifier, error) {
+	b, err := os.ReadFile(d.AuditKey())
 	if errors.Is(err, fs.ErrNotExist) {
 		skey, vkey, err := audit.GenerateKey(origin)
 		if err != nil {
 			return nil, nil, fmt.Errorf("audit key: %w", err)
 		}
-		if err := writeSecret(d.auditKey(), []byte(skey+"\n")); err != nil {
+		if err := atomicfile.WriteSecret(d.AuditKey(), []byte(skey+"\n")); err != nil {
 			return nil, nil, fmt.Errorf("audit key: %w", err)
 		}
-		if err := os.WriteFile(d.auditPub(), []byte(vkey+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(d.AuditPub(), []byte(vkey+"\n"), 0o644); err != nil {
 			return nil, nil, fmt.Errorf("audit key: %w", err)
 		}
 		b = []byte(skey)
@@ -49,24 +44,25 @@ func loadAuditKey(d dataDir, origin string) (note.Signer, note.Verifier, error) 
 	}
 	s, err := note.NewSigner(strings.TrimSpace(string(b)))
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit key %s: %w", d.auditKey(), err)
+		return nil, nil, fmt.Errorf("audit key %s: %w", d.AuditKey(), err)
 	}
 	if s.Name() != origin {
 		return nil, nil, fmt.Errorf("audit key %s signs for %q, but the broker is named %q: the log's origin cannot change; use the old name or a new data folder",
-			d.auditKey(), s.Name(), origin)
+			d.AuditKey(), s.Name(), origin)
 	}
-	v, err := readVerifierKey(d.auditPub())
+	v, err := ReadVerifierKey(d.AuditPub())
 	if err != nil {
 		return nil, nil, err
 	}
 	if v.Name() != s.Name() || v.KeyHash() != s.KeyHash() {
-		return nil, nil, fmt.Errorf("audit key %s and %s are not a pair", d.auditKey(), d.auditPub())
+		return nil, nil, fmt.Errorf("audit key %s and %s are not a pair", d.AuditKey(), d.AuditPub())
 	}
 	return s, v, nil
 }
 
-// readVerifierKey reads a note verifier key file (one line).
-func readVerifierKey(path string) (note.Verifier, error) {
+// ReadVerifierKey reads a note verifier key file (one line), such as a
+// data folder's AuditPub.
+func ReadVerifierKey(path string) (note.Verifier, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("log key: %w", err)
@@ -189,14 +185,14 @@ func (h *commitHook) afterCommit() {
 
 // openAuditLog loads (or makes) the checkpoint key, refuses a database
 // behind the checkpoint file, and starts the checkpointer.
-func openAuditLog(ctx context.Context, cfg appConfig, db *sqlite.DB, hook *commitHook, s note.Signer, v note.Verifier) (*auditLog, error) {
+func openAuditLog(ctx context.Context, cfg Config, db *sqlite.DB, hook *commitHook, s note.Signer, v note.Verifier) (*auditLog, error) {
 	cp, err := audit.NewCheckpointer(ctx, audit.CheckpointerConfig{Store: db.CheckpointStore(), Signer: s, Verifier: v,
-		File: cfg.Data.checkpoint(), Witnesses: cfg.Witnesses, Logger: cfg.Logger})
+		File: cfg.Data.Checkpoint(), Witnesses: cfg.Witnesses, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
 	hook.cp.Store(cp)
-	vkey, err := os.ReadFile(cfg.Data.auditPub())
+	vkey, err := os.ReadFile(cfg.Data.AuditPub())
 	if err != nil {
 		cp.Close()
 		return nil, err
@@ -207,40 +203,3 @@ func openAuditLog(ctx context.Context, cfg appConfig, db *sqlite.DB, hook *commi
 // close stops the checkpointer, which first checkpoints everything
 // committed.
 func (l *auditLog) close() { l.cp.Close() }
-
-// witnessFile is one entry of `witnesses:` in the serve config: the
-// witness's submission URL and its cosignature/v1 verifier key (what
-// `breakglass witness serve` prints).
-type witnessFile struct {
-	URL string `yaml:"url"`
-	Key string `yaml:"key"`
-}
-
-func witnessConfigs(ws []witnessFile) ([]audit.WitnessConfig, error) {
-	var out []audit.WitnessConfig
-	for i, w := range ws {
-		if w.URL == "" {
-			return nil, fmt.Errorf("witnesses[%d]: no url", i)
-		}
-		v, err := audit.NewCosignatureVerifier(w.Key)
-		if err != nil {
-			return nil, fmt.Errorf("witnesses[%d] (%s): key: %w (want the key `breakglass witness serve` prints)", i, w.URL, err)
-		}
-		out = append(out, audit.WitnessConfig{URL: w.URL, Verifier: v, Client: &witness.Client{URL: w.URL}})
-	}
-	return out, nil
-}
-
-// writeReceipt writes a credentials answer's receipt to path, if asked.
-func writeReceipt(path, receipt string) error {
-	if path == "" {
-		return nil
-	}
-	if receipt == "" {
-		return errors.New("the broker sent no audit receipt with the credentials (is it older than this CLI?)")
-	}
-	if err := os.WriteFile(path, []byte(receipt), 0o644); err != nil {
-		return fmt.Errorf("--receipt: %w", err)
-	}
-	return nil
-}

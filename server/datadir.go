@@ -1,0 +1,53 @@
+package server
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// KeyRetention keeps a retired signing key in the JWKS for longer than any
+// token it signed can live (policy caps durations at 24h) plus clock skew.
+const KeyRetention = 25 * time.Hour
+
+// Dir lays out a broker's data folder. The CLI reads the same files
+// (`keys rotate`, `audit verify --db`, the dev keys), so the layout is
+// defined once, here.
+type Dir string
+
+// DB is the SQLite store.
+func (d Dir) DB() string { return filepath.Join(string(d), "breakglass.db") }
+
+// Keys is the JWT signing keyring's folder.
+func (d Dir) Keys() string { return filepath.Join(string(d), "keys") }
+
+// DevKeys holds the development principals' SSH keys (`serve --dev`).
+func (d Dir) DevKeys() string { return filepath.Join(string(d), "dev-keys") }
+
+// Policy is the development policy file (`serve --dev`).
+func (d Dir) Policy() string { return filepath.Join(string(d), "policy.yaml") }
+
+// SSHCA is where a broker finds its SSH CA key when none is configured;
+// development mode creates it.
+func (d Dir) SSHCA() string { return filepath.Join(string(d), "ssh-ca") }
+
+// Bundles holds copies of the active and previous signed policy bundles,
+// for operators and relying parties (the database is the broker's own
+// record).
+func (d Dir) Bundles() string { return filepath.Join(string(d), "bundles") }
+
+// ActiveBundle is the active signed bundle's copy.
+func (d Dir) ActiveBundle() string { return filepath.Join(d.Bundles(), "active.bundle") }
+
+// PreviousBundle is the copy of the bundle active before it.
+func (d Dir) PreviousBundle() string { return filepath.Join(d.Bundles(), "previous.bundle") }
+
+// AuditKey is the audit log's checkpoint signing key (mode 0600).
+func (d Dir) AuditKey() string { return filepath.Join(string(d), "audit-key") }
+
+// AuditPub is the audit log's verifier key, what `audit verify --log-key`
+// and `verify --receipt` take.
+func (d Dir) AuditPub() string { return filepath.Join(string(d), "audit-key.pub") }
+
+// Checkpoint is the newest signed checkpoint, kept to refuse a database
+// rolled back behind it.
+func (d Dir) Checkpoint() string { return filepath.Join(string(d), "checkpoint") }
