@@ -1,6 +1,8 @@
 // Command breakglass is the emergency access broker (`breakglass serve`) and
 // its hardware-key CLI. This is the only package that reads flags, the
-// environment and configuration files; it wires the rest together.
+// environment and configuration files: `serve` builds a server.Config from
+// them and package server runs the broker; the client commands call it
+// through web.Client and print.
 package main
 
 import (

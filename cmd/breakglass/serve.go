@@ -118,6 +118,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err := cfg.checkUpstreams(*config, &sc); err != nil {
 		return err
 	}
+	if sc.Addr == "" {
+		sc.Addr = ":0" // what net.Listen makes of --addr "": any port; an empty Config.Addr would serve nothing
+	}
 	if *dev {
 		admin, err := hwkey.LoadKeyFile(filepath.Join(d.DevKeys(), "carol"))
 		if err != nil {
