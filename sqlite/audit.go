@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -40,29 +41,70 @@ func (t *Tx) appendLeaf(typ string, subjects []string, leaf []byte) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	hashes, err := audit.StoredHashes(n, leaf, hashReader{t.ctx, t.tx})
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: append leaf %d: %w", n, err)
-	}
-	if _, err := t.exec(`INSERT INTO audit_entries (idx, leaf) VALUES (?, ?)`, n, leaf); err != nil {
-		return 0, fmt.Errorf("sqlite: append leaf %d: %w", n, err)
-	}
-	base := tlog.StoredHashIndex(0, n)
-	for i, h := range hashes {
-		if _, err := t.exec(`INSERT INTO audit_hashes (idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
-			// A leaf without its hashes must never commit.
-			t.broken = fmt.Errorf("sqlite: append leaf %d: stored hash %d: %w", n, base+int64(i), err)
-			return 0, t.broken
-		}
-	}
-	for _, s := range subjects {
-		if _, err := t.exec(`INSERT OR IGNORE INTO audit_subjects (subject, type, idx) VALUES (?, ?, ?)`, s, typ, n); err != nil {
-			t.broken = fmt.Errorf("sqlite: append leaf %d: index subject %q: %w", n, s, err)
-			return 0, t.broken
-		}
+	if err := t.storeLeaf(n, typ, subjects, leaf); err != nil {
+		return 0, err
 	}
 	t.size, t.appended = n+1, true
 	return n, nil
+}
+
+// storeLeaf writes leaf n, the stored hashes it creates (tlog.StoredHashes,
+// one multi-row insert), its subject index rows (one insert) and any tile it
+// completes: three or four statements, whatever the number of hashes and
+// subjects. A failure after the entry is written marks the transaction
+// broken: a leaf without its hashes must never commit.
+func (t *Tx) storeLeaf(n int64, typ string, subjects []string, leaf []byte) error {
+	hashes, err := audit.StoredHashes(n, leaf, hashReader{t.ctx, t.tx})
+	if err != nil {
+		return fmt.Errorf("sqlite: append leaf %d: %w", n, err)
+	}
+	if _, err := t.exec(`INSERT INTO audit_entries (idx, leaf) VALUES (?, ?)`, n, leaf); err != nil {
+		return fmt.Errorf("sqlite: append leaf %d: %w", n, err)
+	}
+	if err := t.storeDerived(n, typ, subjects, hashes); err != nil {
+		t.broken = fmt.Errorf("sqlite: append leaf %d: %w", n, err)
+		return t.broken
+	}
+	return nil
+}
+
+// storeDerived writes what leaf n adds besides its entry row: its stored
+// hashes, its subject index rows and the tiles it completes.
+func (t *Tx) storeDerived(n int64, typ string, subjects []string, hashes []tlog.Hash) error {
+	base := tlog.StoredHashIndex(0, n)
+	args := make([]any, 0, 2*len(hashes))
+	for i := range hashes {
+		args = append(args, base+int64(i), hashes[i][:])
+	}
+	if _, err := t.exec(insertRows(`INSERT INTO audit_hashes (idx, hash) VALUES `, "(?, ?)", len(hashes)), args...); err != nil {
+		return fmt.Errorf("stored hashes from %d: %w", base, err)
+	}
+	if len(subjects) > 0 {
+		args = args[:0]
+		for _, s := range subjects {
+			args = append(args, s, typ, n)
+		}
+		if _, err := t.exec(insertRows(`INSERT OR IGNORE INTO audit_subjects (subject, type, idx) VALUES `, "(?, ?, ?)", len(subjects)), args...); err != nil {
+			return fmt.Errorf("index subjects %q: %w", subjects, err)
+		}
+	}
+	return t.storeTiles(n, n+1)
+}
+
+// insertRows returns head followed by count copies of row, comma-separated.
+// The text depends only on count, so each count's prepared statement is
+// cached and reused.
+func insertRows(head, row string, count int) string {
+	var b strings.Builder
+	b.Grow(len(head) + count*(len(row)+2))
+	b.WriteString(head)
+	for i := range count {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
 }
 
 // auditSize returns the log's size as this transaction sees it.
@@ -134,6 +176,9 @@ type hashReader struct {
 // an error naming the first missing one. The indexes travel as one JSON
 // array, so the statement text is fixed and its prepared form is reused.
 func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	if len(indexes) == 0 { // tlog.StoredHashes asks for none for every even leaf
+		return nil, nil
+	}
 	list := make([]byte, 0, 1+12*len(indexes))
 	list = append(list, '[')
 	for i, x := range indexes {
@@ -235,10 +280,11 @@ func (db *DB) AuditEntries(ctx context.Context, from, to int64, fn func(i int64,
 	return nil
 }
 
-// ReadHashes implements tlog.HashReader over the committed log, with one
-// query (one snapshot), so *DB can be passed to tlog.TreeHash, ProveRecord and ProveTree.
+// ReadHashes implements tlog.HashReader over the committed log, from the
+// stored tiles and, for the right edge, audit_hashes, so *DB can be passed
+// to tlog.TreeHash, ProveRecord and ProveTree.
 func (db *DB) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	return hashReader{context.Background(), db.r}.ReadHashes(indexes)
+	return tileReader{context.Background(), db.r}.ReadHashes(indexes)
 }
 
 var _ tlog.HashReader = (*DB)(nil)
