@@ -35,7 +35,7 @@ func scanEntry(b []byte) (*Entry, error) {
 		}
 		*st.dst = v
 	}
-	tm, err := time.Parse(TimeFormat, t)
+	tm, err := parseTime(t)
 	if err != nil {
 		return nil, fmt.Errorf("time: %w", err)
 	}
@@ -119,4 +119,34 @@ func (s *entryScanner) subjects() ([]string, error) {
 			return nil, fmt.Errorf("want , or ] at byte %d", s.off)
 		}
 	}
+}
+
+// parseTime reads TimeFormat, fixed width and UTC, as time.Parse would but
+// without interpreting the layout (VerifyLog reads a million of them).
+func parseTime(s string) (time.Time, error) {
+	const layout = "dddd-dd-ddTdd:dd:dd.dddddddddZ"
+	if len(s) != len(layout) {
+		return time.Time{}, fmt.Errorf("%q is not of the form %s", s, TimeFormat)
+	}
+	for i := range len(layout) {
+		if c := s[i]; layout[i] == 'd' && (c < '0' || c > '9') || layout[i] != 'd' && c != layout[i] {
+			return time.Time{}, fmt.Errorf("%q is not of the form %s", s, TimeFormat)
+		}
+	}
+	num := func(from, to int) int {
+		v := 0
+		for _, c := range s[from:to] {
+			v = 10*v + int(c-'0')
+		}
+		return v
+	}
+	y, mo, d, h, mi, sec := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)
+	if mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, fmt.Errorf("%q: field out of range", s)
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, num(20, 29), time.UTC)
+	if t.Day() != d {
+		return time.Time{}, fmt.Errorf("%q: day out of range", s)
+	}
+	return t, nil
 }

@@ -21,7 +21,9 @@ type Source interface {
 	// Size returns the number of entries in the log.
 	Size() (int64, error)
 	// Entry returns the canonical bytes of entry i, 0 <= i < Size. It MUST
-	// return an error wrapping ErrMissing if no entry is stored at i.
+	// return an error wrapping ErrMissing if no entry is stored at i. The
+	// bytes MUST NOT change after Entry returns: VerifyLog parses them on
+	// other goroutines while it goes on reading.
 	Entry(i int64) ([]byte, error)
 	// StoredHash returns the hash at storage index i (tlog.StoredHashIndex
 	// layout). It MUST return an error wrapping ErrMissing if there is none.
@@ -72,8 +74,8 @@ func VerifyLog(src Source, opts VerifyOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &walker{src: src, size: size, hasher: rfc6962.DefaultHasher}
-	w.rng = (&compact.RangeFactory{Hash: w.hasher.HashChildren}).NewEmptyRange(0)
+	w := &walker{src: src, size: size, hasher: rfc6962.DefaultHasher, fast: newVerifyHasher()}
+	w.rng = (&compact.RangeFactory{Hash: w.fast.children}).NewEmptyRange(0)
 	root, err := w.walk(targets, rep)
 	if err != nil {
 		return nil, err
@@ -156,7 +158,8 @@ func checkCosignatures(i int, signed []byte, witnesses note.Verifiers) (bool, er
 type walker struct {
 	src    Source
 	size   int64
-	hasher *rfc6962.Hasher
+	hasher *rfc6962.Hasher // for diagnose
+	fast   *verifyHasher   // the same hashes, for the walk
 	rng    *compact.Range
 	bad    *EntryHashError // first stored-hash mismatch seen by visit
 	err    error           // first storage error seen by visit
@@ -169,32 +172,66 @@ func (w *walker) walk(targets []target, rep *Report) ([]byte, error) {
 	if err := w.checkTargets(targets, &next, 0); err != nil {
 		return nil, err
 	}
-	for i := int64(0); i < w.size; i++ {
-		b, err := w.src.Entry(i)
-		if errors.Is(err, ErrMissing) {
-			return nil, &DeletedEntryError{Index: i}
-		} else if err != nil {
-			return nil, fmt.Errorf("verify log: entry %d: %w", i, err)
+	for lo := int64(0); lo < w.size; {
+		entries, fetchErr := w.fetch(lo)
+		pending := parseAsync(lo, entries)
+		at, ownHash, err := w.hashChunk(lo, entries, targets, &next)
+		parse := pending.wait()
+		if parse.bad != nil && (parse.bad.Index < at || parse.bad.Index == at && !ownHash) {
+			return nil, parse.bad
 		}
-		if err := w.rng.Append(w.hasher.HashLeaf(b), w.visit); err != nil {
-			return nil, fmt.Errorf("verify log: entry %d: %w", i, err)
-		}
-		if w.err != nil {
-			return nil, w.err
-		}
-		if w.bad != nil {
-			return nil, w.diagnose(w.bad, targets)
-		}
-		e, err := ParseEntry(b)
 		if err != nil {
-			return nil, &MalformedEntryError{Index: i, Err: err}
-		}
-		rep.Entries[e.Type]++
-		if err := w.checkTargets(targets, &next, i+1); err != nil {
 			return nil, err
 		}
+		for _, t := range parse.types {
+			rep.Entries[t]++
+		}
+		if fetchErr != nil {
+			return nil, fetchErr
+		}
+		lo += int64(len(entries))
 	}
 	return w.root()
+}
+
+// fetch reads up to parseChunk entries from lo, stopping before the first
+// one that cannot be read and returning its error then.
+func (w *walker) fetch(lo int64) ([][]byte, error) {
+	entries := make([][]byte, 0, min(parseChunk, w.size-lo))
+	for i := lo; i < w.size && i < lo+parseChunk; i++ {
+		b, err := w.src.Entry(i)
+		if errors.Is(err, ErrMissing) {
+			return entries, &DeletedEntryError{Index: i}
+		} else if err != nil {
+			return entries, fmt.Errorf("verify log: entry %d: %w", i, err)
+		}
+		entries = append(entries, b)
+	}
+	return entries, nil
+}
+
+// hashChunk appends entries lo, lo+1, ... to the tree, checking each
+// node against storage and the root at every target size. On failure it
+// returns the index of the entry whose check failed, whether it was the
+// entry's own hash or storage (checked before its parse) rather than a
+// checkpoint at its size (checked after), and the error.
+func (w *walker) hashChunk(lo int64, entries [][]byte, targets []target, next *int) (int64, bool, error) {
+	for k, b := range entries {
+		i := lo + int64(k)
+		if err := w.rng.Append(w.fast.leaf(b), w.visit); err != nil {
+			return i, true, fmt.Errorf("verify log: entry %d: %w", i, err)
+		}
+		if w.err != nil {
+			return i, true, w.err
+		}
+		if w.bad != nil {
+			return i, true, w.diagnose(w.bad, targets)
+		}
+		if err := w.checkTargets(targets, next, i+1); err != nil {
+			return i, false, err
+		}
+	}
+	return lo + int64(len(entries)), false, nil
 }
 
 // visit compares a node completed by Append with its stored hash.

@@ -41,7 +41,8 @@ type auditSource struct {
 	leafLo int64
 	leaves [][]byte // nil: no entry stored at that index
 	hashLo int64
-	hashes []*tlog.Hash
+	hashes []tlog.Hash // reused from chunk to chunk
+	have   []bool      // have[k]: hashes[k] was stored
 }
 
 var _ audit.Source = (*auditSource)(nil)
@@ -87,14 +88,18 @@ func (s *auditSource) StoredHash(i int64) (tlog.Hash, error) {
 			return tlog.Hash{}, err
 		}
 	}
-	if h := s.hashes[i-s.hashLo]; h != nil {
-		return *h, nil
+	if s.have[i-s.hashLo] {
+		return s.hashes[i-s.hashLo], nil
 	}
 	return tlog.Hash{}, fmt.Errorf("%w: audit stored hash %d", audit.ErrMissing, i)
 }
 
 func (s *auditSource) loadHashes(from int64) error {
-	s.hashLo, s.hashes = from, make([]*tlog.Hash, 2*sourceChunk)
+	if s.hashes == nil {
+		s.hashes, s.have = make([]tlog.Hash, 2*sourceChunk), make([]bool, 2*sourceChunk)
+	}
+	s.hashLo = from
+	clear(s.have)
 	rows, err := s.tx.QueryContext(s.ctx, `SELECT idx, hash FROM audit_hashes WHERE idx >= ? AND idx < ? ORDER BY idx`, from, from+2*sourceChunk)
 	if err != nil {
 		return fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
@@ -102,15 +107,14 @@ func (s *auditSource) loadHashes(from int64) error {
 	defer rows.Close()
 	for rows.Next() {
 		var i int64
-		var b []byte
+		var b sql.RawBytes // copied at once: no allocation per hash
 		if err := rows.Scan(&i, &b); err != nil {
 			return fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
 		}
 		if len(b) != tlog.HashSize {
 			return fmt.Errorf("sqlite: audit stored hash %d is %d bytes, want %d", i, len(b), tlog.HashSize)
 		}
-		h := tlog.Hash(b)
-		s.hashes[i-from] = &h
+		s.hashes[i-from], s.have[i-from] = tlog.Hash(b), true
 	}
 	return rows.Err()
 }
