@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 )
 
@@ -30,67 +29,6 @@ func (t *Tx) Append(e broker.Event) (int64, error) {
 	return t.appendLeaf(l.Type, l.Subjects, l.Leaf)
 }
 
-// appendLeaf adds leaf, an encoded audit.Entry of type typ about subjects,
-// as leaf n = the current log size together with the stored hashes it
-// creates, all in this transaction, and returns n.
-func (t *Tx) appendLeaf(typ string, subjects []string, leaf []byte) (int64, error) {
-	if !t.writable {
-		return 0, errReadOnly
-	}
-	n, err := t.auditSize()
-	if err != nil {
-		return 0, err
-	}
-	if err := t.storeLeaf(n, typ, subjects, leaf); err != nil {
-		return 0, err
-	}
-	t.size, t.appended = n+1, true
-	return n, nil
-}
-
-// storeLeaf writes leaf n, the stored hashes it creates (tlog.StoredHashes,
-// one multi-row insert), its subject index rows (one insert) and any tile it
-// completes: three or four statements, whatever the number of hashes and
-// subjects. A failure after the entry is written marks the transaction
-// broken: a leaf without its hashes must never commit.
-func (t *Tx) storeLeaf(n int64, typ string, subjects []string, leaf []byte) error {
-	hashes, err := audit.StoredHashes(n, leaf, hashReader{t.ctx, t.tx})
-	if err != nil {
-		return fmt.Errorf("sqlite: append leaf %d: %w", n, err)
-	}
-	if _, err := t.exec(`INSERT INTO audit_entries (idx, leaf) VALUES (?, ?)`, n, leaf); err != nil {
-		return fmt.Errorf("sqlite: append leaf %d: %w", n, err)
-	}
-	if err := t.storeDerived(n, typ, subjects, hashes); err != nil {
-		t.broken = fmt.Errorf("sqlite: append leaf %d: %w", n, err)
-		return t.broken
-	}
-	return nil
-}
-
-// storeDerived writes what leaf n adds besides its entry row: its stored
-// hashes, its subject index rows and the tiles it completes.
-func (t *Tx) storeDerived(n int64, typ string, subjects []string, hashes []tlog.Hash) error {
-	base := tlog.StoredHashIndex(0, n)
-	args := make([]any, 0, 2*len(hashes))
-	for i := range hashes {
-		args = append(args, base+int64(i), hashes[i][:])
-	}
-	if _, err := t.exec(insertRows(`INSERT INTO audit_hashes (idx, hash) VALUES `, "(?, ?)", len(hashes)), args...); err != nil {
-		return fmt.Errorf("stored hashes from %d: %w", base, err)
-	}
-	if len(subjects) > 0 {
-		args = args[:0]
-		for _, s := range subjects {
-			args = append(args, s, typ, n)
-		}
-		if _, err := t.exec(insertRows(`INSERT OR IGNORE INTO audit_subjects (subject, type, idx) VALUES `, "(?, ?, ?)", len(subjects)), args...); err != nil {
-			return fmt.Errorf("index subjects %q: %w", subjects, err)
-		}
-	}
-	return t.storeTiles(n, n+1)
-}
-
 // insertRows returns head followed by count copies of row, comma-separated.
 // The text depends only on count, so each count's prepared statement is
 // cached and reused.
@@ -107,19 +45,17 @@ func insertRows(head, row string, count int) string {
 	return b.String()
 }
 
-// auditSize returns the log's size as this transaction sees it.
+// auditSize returns the log's size as this transaction sees it: in a
+// write, with the leaves the batch appended so far.
 func (t *Tx) auditSize() (int64, error) {
-	if t.sizeSet {
-		return t.size, nil
+	if t.log == nil {
+		return auditSize(t.ctx, t.tx)
 	}
-	n, err := auditSize(t.ctx, t.tx)
+	lb, err := t.loadLog()
 	if err != nil {
 		return 0, err
 	}
-	if t.writable {
-		t.size, t.sizeSet = n, true
-	}
-	return n, nil
+	return lb.size(), nil
 }
 
 // InsertCheckpoint stores a signed checkpoint of the tree of size leaves in
@@ -128,6 +64,9 @@ func (t *Tx) auditSize() (int64, error) {
 func (t *Tx) InsertCheckpoint(size int64, signed []byte) error {
 	if !t.writable {
 		return errReadOnly
+	}
+	if err := t.flushLog(); err != nil {
+		return err
 	}
 	n, err := t.auditSize()
 	if err != nil {

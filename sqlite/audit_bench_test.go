@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/sqlite"
 )
 
@@ -69,9 +70,10 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(len(lat))/sum.Seconds(), "entries/s")
 }
 
-// BenchmarkAppendGrouped measures appends from many goroutines at once:
-// group commit shares one fsync, and the checkpointer signs one checkpoint
-// per group. It ends with every entry under a signed checkpoint.
+// BenchmarkAppendGrouped measures appends from many goroutines at once, each
+// a Commit of a change that records one event, as the broker commits them:
+// group commit shares one fsync and one signed checkpoint per group. It ends
+// with every entry under a signed checkpoint.
 func BenchmarkAppendGrouped(b *testing.B) {
 	db, c := checkpointedDB(b, filepath.Join(b.TempDir(), "bg.db"))
 	var n atomic.Int64
@@ -80,11 +82,7 @@ func BenchmarkAppendGrouped(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := int(n.Add(1))
-			err := db.Update(context.Background(), func(tx *sqlite.Tx) error {
-				_, err := tx.Append(newEvent(i))
-				return err
-			})
-			if err != nil {
+			if err := db.Commit(context.Background(), new(broker.Change).Record(newEvent(i))); err != nil {
 				b.Error(err)
 				return
 			}

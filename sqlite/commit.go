@@ -28,8 +28,11 @@ const maxBatch = 128
 var errClosed = errors.New("sqlite: database is closed")
 
 type job struct {
-	ctx      context.Context
-	fn       func(*Tx) error
+	ctx context.Context
+	fn  func(*Tx) error
+	// memOnly says fn writes nothing but audit leaves, which stay in
+	// memory until the batch's flush: it needs no savepoint to undo.
+	memOnly  bool
 	err      error
 	panicked any
 	done     chan struct{}
@@ -45,7 +48,10 @@ func (db *DB) Commit(ctx context.Context, ch *broker.Change) error {
 	if ch == nil {
 		return fmt.Errorf("%w: sqlite: commit of a nil change", broker.ErrInvalid)
 	}
-	return db.update(ctx, func(t *Tx) error { return t.apply(ch) })
+	if err := ch.Err(); err != nil { // an event it could not encode: nothing of it commits
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return db.submit(&job{ctx: ctx, fn: func(t *Tx) error { return t.apply(ch) }, memOnly: len(ch.Ops) == 0})
 }
 
 // update runs fn in a write transaction and commits it durably
@@ -53,10 +59,16 @@ func (db *DB) Commit(ctx context.Context, ch *broker.Change) error {
 // fn did, audit entries included. Errors are wrapped as Commit's are. A
 // panic in fn rolls back fn's changes and is re-raised in the caller.
 func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
+	return db.submit(&job{ctx: ctx, fn: fn})
+}
+
+// submit queues j for the writer and waits for its outcome.
+func (db *DB) submit(j *job) error {
+	ctx := j.ctx
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+	j.done = make(chan struct{})
 	select {
 	case db.jobs <- j:
 	case <-ctx.Done():
@@ -113,13 +125,14 @@ func (db *DB) runBatch(batch []*job) {
 		return
 	}
 	var ok []*job
-	size := int64(-1) // the audit log's size after the kept jobs, if they grew it
+	lb := &logBatch{}
 	// A batch of one needs no savepoint: its failure rolls back everything.
 	savepoints := len(batch) > 1
 	for _, j := range batch {
-		kept, grown, fatal := db.runInBatch(tx, j, savepoints)
+		kept, fatal := db.runInBatch(tx, lb, j, savepoints)
 		if fatal != nil { // the transaction is in an unknown state: keep nothing
 			db.rollback(tx)
+			db.edgeSet = false
 			for _, o := range ok {
 				o.err = db.updateError("rollback to savepoint", fatal)
 			}
@@ -127,45 +140,58 @@ func (db *DB) runBatch(batch []*job) {
 		}
 		if kept {
 			ok = append(ok, j)
-			size = max(size, grown)
 		}
 	}
 	if len(ok) == 0 {
 		db.rollback(tx)
 		return
 	}
-	if size >= 0 && db.sign != nil {
-		db.checkpointInTx(tx, size)
+	t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock, db: db, log: lb}
+	if err := t.flushLog(); err != nil {
+		db.rollback(tx)
+		db.edgeSet = false
+		for _, j := range ok {
+			j.err = db.updateError("audit append", err)
+		}
+		return
+	}
+	if len(lb.pending) > 0 && db.sign != nil {
+		db.checkpointInTx(t)
 	}
 	if err := tx.Commit(); err != nil {
 		db.rollback(tx)
+		db.edgeSet = false
 		for _, j := range ok {
 			j.err = fmt.Errorf("%w: sqlite: commit: %w", broker.ErrAuditUnavailable, err)
 		}
 		return
+	}
+	if lb.loaded {
+		db.edge, db.edgeSet = lb.edge, true
 	}
 	if db.after != nil {
 		db.after()
 	}
 }
 
-// runInBatch runs one job in tx, in a savepoint when others share tx. It
-// reports whether the job's changes stay and, if it appended to the audit
-// log, the log's size after it (else -1); fatal is set when its changes
-// could not be undone.
-func (db *DB) runInBatch(tx *sql.Tx, j *job, savepoint bool) (kept bool, size int64, fatal error) {
+// runInBatch runs one job in tx, in a savepoint when others share tx, and
+// reports whether the job's changes stay; fatal is set when its changes
+// could not be undone. The audit leaves a job appends join lb.
+func (db *DB) runInBatch(tx *sql.Tx, lb *logBatch, j *job, savepoint bool) (kept bool, fatal error) {
 	ctx := context.Background()
 	if err := j.ctx.Err(); err != nil {
 		j.err = err
-		return false, -1, nil
+		return false, nil
 	}
+	savepoint = savepoint && !j.memOnly
 	if savepoint {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT bg_update"); err != nil {
 			j.err = db.updateError("savepoint", err)
-			return false, -1, nil
+			return false, nil
 		}
 	}
-	t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock}
+	m := lb.mark()
+	t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock, db: db, log: lb}
 	err := runJob(j, t)
 	switch {
 	case err != nil || j.panicked != nil:
@@ -174,33 +200,35 @@ func (db *DB) runInBatch(tx *sql.Tx, j *job, savepoint bool) (kept bool, size in
 	case j.ctx.Err() != nil: // the caller gave up while fn ran: keep nothing
 		err = j.ctx.Err()
 	case !savepoint:
-		return true, t.grown(), nil
+		return true, nil
 	default:
 		if _, err = tx.ExecContext(ctx, "RELEASE bg_update"); err == nil {
-			return true, t.grown(), nil
+			return true, nil
 		}
 	}
 	if err != nil {
 		j.err = db.updateError("", err)
 	}
+	lb.reset(m)
 	if !savepoint {
-		return false, -1, nil // the caller rolls the whole transaction back
+		// A memOnly job left nothing in the tables; a batch of one is
+		// rolled back whole by the caller.
+		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, "ROLLBACK TO bg_update; RELEASE bg_update"); err != nil {
-		return false, -1, err
+		return false, err
 	}
-	return false, -1, nil
+	return false, nil
 }
 
-// checkpointInTx signs and records a checkpoint of the log's first size
-// entries in tx, so that it commits with them.
-func (db *DB) checkpointInTx(tx *sql.Tx, size int64) {
-	ctx := context.Background()
-	root, err := tlog.TreeHash(size, hashReader{ctx, tx})
+// checkpointInTx signs and records a checkpoint of the log as t's batch
+// leaves it, so that it commits with the entries.
+func (db *DB) checkpointInTx(t *Tx) {
+	size := t.log.size()
+	root, err := tlog.TreeHash(size, &t.log.edge)
 	if err == nil {
 		var signed []byte
 		if signed, err = db.sign(size, root); err == nil {
-			t := &Tx{ctx: ctx, tx: tx, writable: true, now: db.clock, size: size, sizeSet: true}
 			err = t.InsertCheckpoint(size, signed)
 		}
 	}

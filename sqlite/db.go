@@ -64,6 +64,10 @@ type DB struct {
 	jobs             chan *job
 	closing, stopped chan struct{}
 	closeOnce        sync.Once
+	// edge is the audit tree's right edge after the writer's last commit
+	// (audit_batch.go), when edgeSet; only the writer goroutine uses it.
+	edge    edge
+	edgeSet bool
 }
 
 var _ broker.Store = (*DB)(nil)

@@ -23,28 +23,20 @@ type Tx struct {
 	tx       *sql.Tx
 	writable bool
 	now      broker.Clock // stamps rows the broker gives no time for
-	// size caches the audit log's size once read: the write lock keeps
-	// every other writer out until this transaction ends.
-	size    int64
-	sizeSet bool
-	// broken is set when Append fails after writing part of an entry;
-	// Update then refuses to commit, even if fn ignored the error.
+	// db and log are set in a write: the writer's state, and the audit
+	// log as this group commit sees it (the write lock keeps every other
+	// writer out until the transaction ends).
+	db  *DB
+	log *logBatch
+	// broken is set when a write fails after writing part of what must
+	// commit together; the writer then refuses to commit the change, even
+	// if fn ignored the error.
 	broken error
-	// appended is set once Append added an entry; size is then the log's
-	// size after it.
+	// appended is set once the change appended a leaf.
 	appended bool
 }
 
 var _ broker.Tx = (*Tx)(nil)
-
-// grown is the audit log's size after this transaction's appends, or -1
-// when it appended nothing.
-func (t *Tx) grown() int64 {
-	if !t.appended {
-		return -1
-	}
-	return t.size
-}
 
 // errReadOnly is returned by a write method called inside View.
 var errReadOnly = errors.New("sqlite: write method called in a read-only View transaction")

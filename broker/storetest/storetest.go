@@ -34,6 +34,7 @@ func Run(t *testing.T, h Harness) {
 		{"AllOrNothing", allOrNothing},
 		{"Preconditions", preconditions},
 		{"UnknownOperation", unknownOperation},
+		{"UnencodableEvent", unencodableEvent},
 		{"RacingChangesOneWins", racingChangesOneWins},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -256,6 +257,27 @@ func unknownOperation(t *testing.T, h Harness) {
 	ch := new(broker.Change).Add(broker.InsertRequest{Request: request("r1")}, alien{}).Record(event(broker.EventRequestCreated, "r1"))
 	if err := st.Commit(context.Background(), ch); !errors.Is(err, broker.ErrInvalid) {
 		t.Fatalf("unknown operation: got %v, want ErrInvalid", err)
+	}
+	view(t, st, func(tx broker.Tx) error {
+		if _, err := tx.Request("r1"); !errors.Is(err, broker.ErrNotFound) {
+			t.Errorf("request of the refused change: %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if n := h.AuditSize(t, st); n != 0 {
+		t.Errorf("audit size: %d, want 0", n)
+	}
+}
+
+// unencodableEvent: a change one of whose events could not be encoded
+// (Change.Err) is refused whole, its operations and its other events too.
+func unencodableEvent(t *testing.T, h Harness) {
+	st := h.Open(t)
+	bad := broker.Event{Type: broker.EventRequestCreated, Time: t0, Actor: "alice", Data: []byte("{not json")}
+	ch := new(broker.Change).Add(broker.InsertRequest{Request: request("r1")}).
+		Record(event(broker.EventRequestCreated, "r1")).Record(bad)
+	if err := st.Commit(context.Background(), ch); !errors.Is(err, broker.ErrInvalid) {
+		t.Fatalf("change with an unencodable event: got %v, want ErrInvalid", err)
 	}
 	view(t, st, func(tx broker.Tx) error {
 		if _, err := tx.Request("r1"); !errors.Is(err, broker.ErrNotFound) {
