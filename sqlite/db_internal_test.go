@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,5 +109,39 @@ func TestUpdateRefusesHalfAppend(t *testing.T) {
 	var hashes int
 	if err := db.r.QueryRow(`SELECT count(*) FROM audit_hashes`).Scan(&hashes); err != nil || hashes != 0 {
 		t.Errorf("audit_hashes holds %d rows (%v), want none: the job's own row must roll back too", hashes, err)
+	}
+}
+
+// TestReadersStayOpen: concurrent read snapshots reuse the reader
+// connections instead of closing those beyond database/sql's default of
+// two idle ones and opening new ones (each reparses the schema).
+func TestReadersStayOpen(t *testing.T) {
+	db := openInternal(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				err := db.View(ctx, func(tx broker.Tx) error {
+					_, err := tx.Request("none")
+					time.Sleep(100 * time.Microsecond)
+					if errors.Is(err, broker.ErrNotFound) {
+						return nil
+					}
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := db.r.Stats()
+	if st.MaxIdleClosed != 0 || st.OpenConnections > st.MaxOpenConnections {
+		t.Errorf("reader pool: %d connections closed for want of an idle slot, %d open of %d; want none closed", st.MaxIdleClosed, st.OpenConnections, st.MaxOpenConnections)
 	}
 }
