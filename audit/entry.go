@@ -24,16 +24,19 @@ func CheckType(t string) error {
 	if t == "" || len(t) > MaxTypeLength {
 		return fmt.Errorf("malformed type %.80q: want 1 to %d bytes", t, MaxTypeLength)
 	}
-	words := strings.Split(t, ".")
-	if len(words) < 2 {
+	if !strings.Contains(t, ".") {
 		return fmt.Errorf("malformed type %q: want lowercase dotted words, \"domain.event\"", t)
 	}
-	for _, w := range words {
+	for rest := t; ; {
+		w, after, more := strings.Cut(rest, ".")
 		if !typeWord(w) {
 			return fmt.Errorf("malformed type %q: each dotted word is a-z, 0-9 and '_', starting with a letter", t)
 		}
+		if !more {
+			return nil
+		}
+		rest = after
 	}
-	return nil
 }
 
 // typeWord reports whether w is one word of a type: [a-z][a-z0-9_]*.
@@ -105,7 +108,7 @@ func (e *Entry) Marshal() ([]byte, error) {
 	b = append(b, `],"data":`...)
 	buf := bytes.NewBuffer(b)
 	if err := json.Compact(buf, e.Data); err != nil {
-		return nil, fmt.Errorf("%w: data: %w", ErrMalformedEntry, err)
+		return nil, fmt.Errorf("%w: data: not valid JSON: %w", ErrMalformedEntry, err)
 	}
 	buf.WriteString("}\n")
 	return buf.Bytes(), nil
@@ -176,32 +179,37 @@ func (e *Entry) validate() error {
 		return err
 	}
 	for i, s := range e.Subjects {
-		if err := checkID(fmt.Sprintf("subject %d", i), s); err != nil {
-			return err
+		if err := checkID("subject", s); err != nil {
+			return fmt.Errorf("subject %d: %w", i, errors.Unwrap(err))
 		}
 	}
 	if len(e.Data) == 0 {
 		return errors.New("data: empty (use {} or null)")
 	}
-	if !json.Valid(e.Data) {
-		return errors.New("data: not valid JSON")
-	}
-	return nil
+	return nil // Marshal's json.Compact refuses data that is not JSON
 }
 
 // checkID accepts a non-empty UTF-8 string without control characters.
 func checkID(what, s string) error {
-	if s == "" {
-		return fmt.Errorf("%s: empty", what)
+	var why error
+	switch {
+	case s == "":
+		why = errEmpty
+	case !utf8.ValidString(s):
+		why = errNotUTF8
+	case strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		why = errControl
+	default:
+		return nil
 	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s: not valid UTF-8", what)
-	}
-	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-		return fmt.Errorf("%s: control character", what)
-	}
-	return nil
+	return fmt.Errorf("%s: %w", what, why)
 }
+
+var (
+	errEmpty   = errors.New("empty")
+	errNotUTF8 = errors.New("not valid UTF-8")
+	errControl = errors.New("control character")
+)
 
 // ParseEntry parses the canonical encoding of an entry. It is strict: any
 // input that Marshal would not produce byte for byte (other field order,

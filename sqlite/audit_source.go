@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -29,23 +30,64 @@ func (db *DB) ReadAudit(ctx context.Context, fn func(audit.Source) error) error 
 	if err != nil {
 		return err
 	}
-	return fn(&auditSource{ctx: ctx, tx: tx, size: size})
+	src := &auditSource{ctx: ctx, tx: tx, size: size}
+	defer src.wg.Wait() // no read ahead may outlive the snapshot
+	return fn(src)
 }
 
-// auditSource reads a snapshot in chunks; it is not safe for concurrent use.
+// auditSource reads a snapshot in chunks, in order, and reads the next
+// chunk of entries and of stored hashes ahead while the caller works on
+// the current one (VerifyLog hashes and parses a chunk while the next is
+// read). Its methods are not safe for concurrent use; the read-ahead
+// goroutines only share the transaction, which database/sql serialises.
 type auditSource struct {
 	ctx  context.Context
 	tx   *sql.Tx
 	size int64
+	wg   sync.WaitGroup
 
-	leafLo int64
-	leaves [][]byte // nil: no entry stored at that index
-	hashLo int64
-	hashes []tlog.Hash // reused from chunk to chunk
-	have   []bool      // have[k]: hashes[k] was stored
+	leafLo   int64
+	leaves   [][]byte // nil: no entry stored at that index
+	leafNext *readAhead[[][]byte]
+
+	hashLo   int64
+	hashes   *hashChunk
+	hashNext *readAhead[*hashChunk]
+	spare    *hashChunk // the chunk before the current one, to read into next
 }
 
 var _ audit.Source = (*auditSource)(nil)
+
+// readAhead is a chunk read in a goroutine of its own.
+type readAhead[T any] struct {
+	lo   int64
+	done chan struct{}
+	val  T
+	err  error
+}
+
+func startRead[T any](wg *sync.WaitGroup, lo int64, read func(int64) (T, error)) *readAhead[T] {
+	r := &readAhead[T]{lo: lo, done: make(chan struct{})}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(r.done)
+		r.val, r.err = read(lo)
+	}()
+	return r
+}
+
+// take returns the chunk at lo: the one read ahead if it is that chunk,
+// else one read now.
+func take[T any](next *readAhead[T], lo int64, read func(int64) (T, error)) (T, error) {
+	if next != nil {
+		<-next.done
+		if next.lo == lo {
+			return next.val, next.err
+		}
+	}
+	return read(lo)
+}
 
 func (s *auditSource) Size() (int64, error) { return s.size, nil }
 
@@ -62,61 +104,106 @@ func (s *auditSource) Entry(i int64) ([]byte, error) {
 }
 
 func (s *auditSource) loadLeaves(from int64) error {
-	s.leafLo, s.leaves = from, make([][]byte, sourceChunk)
+	leaves, err := take(s.leafNext, from, s.readLeaves)
+	s.leafNext = nil
+	if err != nil {
+		s.leaves = nil
+		return err
+	}
+	s.leafLo, s.leaves = from, leaves
+	if next := from + sourceChunk; next < s.size {
+		s.leafNext = startRead(&s.wg, next, s.readLeaves)
+	}
+	return nil
+}
+
+func (s *auditSource) readLeaves(from int64) ([][]byte, error) {
+	leaves := make([][]byte, sourceChunk)
 	rows, err := s.tx.QueryContext(s.ctx, `SELECT idx, leaf FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, from+sourceChunk)
 	if err != nil {
-		return fmt.Errorf("sqlite: audit entries from %d: %w", from, err)
+		return nil, fmt.Errorf("sqlite: audit entries from %d: %w", from, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var i int64
 		var leaf []byte
 		if err := rows.Scan(&i, &leaf); err != nil {
-			return fmt.Errorf("sqlite: audit entries from %d: %w", from, err)
+			return nil, fmt.Errorf("sqlite: audit entries from %d: %w", from, err)
 		}
 		if leaf == nil {
 			leaf = []byte{}
 		}
-		s.leaves[i-from] = leaf
+		leaves[i-from] = leaf
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit entries from %d: %w", from, err)
+	}
+	return leaves, nil
+}
+
+// hashChunk is 2*sourceChunk stored hashes read in one query.
+type hashChunk struct {
+	hashes [2 * sourceChunk]tlog.Hash
+	have   [2 * sourceChunk]bool // have[k]: hashes[k] was stored
 }
 
 func (s *auditSource) StoredHash(i int64) (tlog.Hash, error) {
-	if i < s.hashLo || i >= s.hashLo+int64(len(s.hashes)) {
+	if s.hashes == nil || i < s.hashLo || i >= s.hashLo+2*sourceChunk {
 		if err := s.loadHashes(i); err != nil {
 			return tlog.Hash{}, err
 		}
 	}
-	if s.have[i-s.hashLo] {
-		return s.hashes[i-s.hashLo], nil
+	if k := i - s.hashLo; s.hashes.have[k] {
+		return s.hashes.hashes[k], nil
 	}
 	return tlog.Hash{}, fmt.Errorf("%w: audit stored hash %d", audit.ErrMissing, i)
 }
 
 func (s *auditSource) loadHashes(from int64) error {
-	if s.hashes == nil {
-		s.hashes, s.have = make([]tlog.Hash, 2*sourceChunk), make([]bool, 2*sourceChunk)
+	spare := s.spare
+	s.spare = nil
+	c, err := take(s.hashNext, from, func(lo int64) (*hashChunk, error) { return s.readHashes(lo, spare) })
+	s.hashNext = nil
+	if err != nil {
+		s.hashes = nil
+		return err
 	}
-	s.hashLo = from
-	clear(s.have)
+	s.spare, s.hashes, s.hashLo = s.hashes, c, from
+	if next := from + 2*sourceChunk; next < 2*s.size {
+		buf := s.spare
+		s.spare = nil
+		s.hashNext = startRead(&s.wg, next, func(lo int64) (*hashChunk, error) { return s.readHashes(lo, buf) })
+	}
+	return nil
+}
+
+// readHashes reads the chunk of stored hashes at from into c (a new chunk
+// when nil).
+func (s *auditSource) readHashes(from int64, c *hashChunk) (*hashChunk, error) {
+	if c == nil {
+		c = new(hashChunk)
+	}
+	clear(c.have[:])
 	rows, err := s.tx.QueryContext(s.ctx, `SELECT idx, hash FROM audit_hashes WHERE idx >= ? AND idx < ? ORDER BY idx`, from, from+2*sourceChunk)
 	if err != nil {
-		return fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
+		return nil, fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var i int64
 		var b sql.RawBytes // copied at once: no allocation per hash
 		if err := rows.Scan(&i, &b); err != nil {
-			return fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
+			return nil, fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
 		}
 		if len(b) != tlog.HashSize {
-			return fmt.Errorf("sqlite: audit stored hash %d is %d bytes, want %d", i, len(b), tlog.HashSize)
+			return nil, fmt.Errorf("sqlite: audit stored hash %d is %d bytes, want %d", i, len(b), tlog.HashSize)
 		}
-		s.hashes[i-from], s.have[i-from] = tlog.Hash(b), true
+		c.hashes[i-from], c.have[i-from] = tlog.Hash(b), true
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit hashes from %d: %w", from, err)
+	}
+	return c, nil
 }
 
 // Checkpoints returns the recorded checkpoints in the order they were
