@@ -25,6 +25,7 @@ const benchCalls, benchFetchCalls = 4, 3
 // credentials as `breakglass token` does, timed on its own and with the
 // rest of the flow.
 func runBench(ctx context.Context, c *cli, args []string) error {
+	tuneGC()
 	fs := c.newFlags("bench")
 	c.addGlobals(fs)
 	data := fs.String("data", "./breakglass-data", "data folder of a `serve --dev` broker (for dev-keys)")

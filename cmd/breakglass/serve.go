@@ -63,6 +63,7 @@ type scimFile struct {
 const serveFields = "name, addr, data, sources, scim, poll, poll_timeout, ssh_ca, ssh_ca_agent, witnesses and revocations_max_age"
 
 func runServe(ctx context.Context, c *cli, args []string) error {
+	tuneGC()
 	fs := c.newFlags("serve")
 	config := fs.String("config", "", "YAML config file with name, addr, data and policy")
 	data := fs.String("data", "./breakglass-data", "data folder: SQLite file, signing keys (and dev policy and keys)")
