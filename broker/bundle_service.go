@@ -49,8 +49,9 @@ func (s *Service) Pin(ctx context.Context, raw []byte, source string) (*StoredBu
 	return out, nil
 }
 
-// Activate offers a signed bundle (from a source, or pushed). It becomes
-// active only when at least admin_quorum admins of the active policy signed
+// Activate offers a signed bundle fetched from one of the broker's
+// configured sources (source names it): the active bundle offered again
+// confirms it, which resets its age (stale_after). It becomes active only when at least admin_quorum admins of the active policy signed
 // it, its serial is higher, it follows the active bundle and its policy is
 // valid; otherwise the rejection is audited (once per bundle) and an error
 // wrapping ErrBundleRejected returned, and the active bundle stays.
@@ -59,6 +60,26 @@ func (s *Service) Pin(ctx context.Context, raw []byte, source string) (*StoredBu
 // ErrConflict when another bundle became active while this one was
 // checked; ErrAuditUnavailable.
 func (s *Service) Activate(ctx context.Context, raw []byte, source string) (*Activation, error) {
+	return s.offer(ctx, raw, source, true)
+}
+
+// SourcePush is the source of the bundles offered with Push.
+const SourcePush = "push"
+
+// Push offers a signed bundle sent to the broker by anyone who can reach
+// it (POST /v1/policy/bundles), as Activate does, with one difference: the
+// active bundle pushed again is a no-op. It is public, so its arrival says
+// nothing about whether the policy's sources still serve it, and a push
+// must not reset the bundle's age and with it stale_after's extra approval.
+//
+// Errors: as Activate's.
+func (s *Service) Push(ctx context.Context, raw []byte) (*Activation, error) {
+	return s.offer(ctx, raw, SourcePush, false)
+}
+
+// offer is Activate and Push; confirm says whether the active bundle
+// offered again confirms it.
+func (s *Service) offer(ctx context.Context, raw []byte, source string, confirm bool) (*Activation, error) {
 	st := s.policy.Load()
 	if st.bundle == nil {
 		return nil, fmt.Errorf("%w: no policy bundle is pinned: run `breakglass init` first", ErrNoPolicy)
@@ -69,7 +90,9 @@ func (s *Service) Activate(ctx context.Context, raw []byte, source string) (*Act
 	}
 	switch {
 	case offered.Hash == st.bundle.Hash:
-		s.Confirm()
+		if confirm {
+			s.Confirm()
+		}
 		return &Activation{Outcome: OutcomeCurrent, Bundle: st.bundle}, nil
 	case offered.Bundle.Serial < st.bundle.Serial:
 		return &Activation{Outcome: OutcomeOlder, Bundle: st.bundle}, nil

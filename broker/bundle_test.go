@@ -200,8 +200,9 @@ func TestColdStartFromStore(t *testing.T) {
 }
 
 // TestStaleBundleAsksOneMoreApproval: prod needs one sre approval, and one
-// more once the bundle is older than its stale_after (24h). An upstream
-// serving the active bundle again makes it fresh.
+// more once the bundle is older than its stale_after (24h). Anyone pushing
+// the active bundle again changes nothing; an upstream source serving it
+// again makes it fresh.
 func TestStaleBundleAsksOneMoreApproval(t *testing.T) {
 	e := newBundleEnv(t) // the bundle was created an hour before the clock's start
 	r := e.Request(t, broker.RequestInput{Role: "prod", Requester: "alice", Reason: "fresh bundle"})
@@ -222,8 +223,23 @@ func TestStaleBundleAsksOneMoreApproval(t *testing.T) {
 		t.Fatalf("two approvals on a stale bundle: missing %v", res.Missing)
 	}
 
-	// An upstream confirms the active bundle: fresh again.
-	e.Svc.Confirm()
+	// The public active bundle pushed back is not a confirmation.
+	active, _, _ := e.Svc.ActiveBundle()
+	if act, err := e.Svc.Push(context.Background(), active.Raw); err != nil || act.Outcome != broker.OutcomeCurrent {
+		t.Fatalf("push of the active bundle: %+v, %v", act, err)
+	}
+	if st := e.Svc.BundleState(); st.Age < 24*time.Hour {
+		t.Fatalf("bundle age after a push of the active bundle = %v, want it unchanged (24h or more)", st.Age)
+	}
+	r = e.Request(t, broker.RequestInput{Role: "prod", Requester: "alice", Reason: "pushed again"})
+	if res := mustApprove(t, e, "bob", r); res.Grant != nil || !res.Stale {
+		t.Fatalf("after a push of the active bundle, one approval: grant %v stale %v; want the extra approval still asked", res.Grant != nil, res.Stale)
+	}
+
+	// An upstream source serves the active bundle: fresh again.
+	if act, err := e.Svc.Activate(context.Background(), active.Raw, "https://policy.example/active.bundle"); err != nil || act.Outcome != broker.OutcomeCurrent {
+		t.Fatalf("source serving the active bundle: %+v, %v", act, err)
+	}
 	if st := e.Svc.BundleState(); st.Age != 0 {
 		t.Fatalf("age after confirmation = %v", st.Age)
 	}

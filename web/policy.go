@@ -132,7 +132,7 @@ func (s *Server) pushBundle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, fmt.Errorf("%w: %v", errBadBody, err))
 		return
 	}
-	act, err := s.svc.Activate(r.Context(), raw, "push")
+	act, err := s.svc.Push(r.Context(), raw)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

@@ -62,8 +62,21 @@ func TestPolicyEndpoints(t *testing.T) {
 		t.Fatalf("push = %+v, %v", act, err)
 	}
 
+	// Anyone may push the public active bundle back: it is current, and it
+	// does not make the bundle any younger.
+	e.Clock.Advance(time.Hour)
+	activeNow, err := cl.ActiveBundle(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act, err := cl.PushBundle(ctx, activeNow); err != nil || act.Outcome != broker.OutcomeCurrent {
+		t.Fatalf("push of the active bundle = %+v, %v; want current", act, err)
+	}
 	st, err := cl.Status(ctx)
-	if err != nil || st.Bundle == nil || st.Bundle.Serial != 2 || st.Bundle.Previous.Serial != 1 || len(st.Sources) != 1 || st.Sources[0].LastError == "" {
+	if err != nil || st.Bundle == nil || st.Bundle.AgeSeconds < 3600 {
+		t.Fatalf("status after a push of the active bundle = %+v, %v; want the bundle's age kept (at least 3600s)", st.Bundle, err)
+	}
+	if st.Bundle.Serial != 2 || st.Bundle.Previous.Serial != 1 || len(st.Sources) != 1 || st.Sources[0].LastError == "" {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
 	pj, err := cl.Policy(ctx)
