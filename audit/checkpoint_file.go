@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/failsmall/breakglass/internal/atomicfile"
 )
 
 // StaleLogError: the log in the database is behind or beside the checkpoint
@@ -99,31 +100,4 @@ func (c *Checkpointer) writeFile(cp Checkpoint, signed []byte) error {
 
 // writeFileAtomic writes data to path durably: a temporary file, fsync,
 // rename, fsync of the directory. A crash leaves the old or the new file.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".checkpoint-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data, 0o600) }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -51,3 +53,21 @@ func (d Dir) AuditPub() string { return filepath.Join(string(d), "audit-key.pub"
 // Checkpoint is the newest signed checkpoint, kept to refuse a database
 // rolled back behind it.
 func (d Dir) Checkpoint() string { return filepath.Join(string(d), "checkpoint") }
+
+// checkPrivate refuses a data folder that group or others may enter or
+// read: it holds the database (live credentials), the signing keys and the
+// audit log's key. The broker creates it 0700; one made by hand, or by a
+// umask of 022, must be tightened first.
+func (d Dir) checkPrivate() error {
+	fi, err := os.Stat(string(d))
+	if err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data folder %s is not a folder: pass --data a folder (it is created when missing)", d)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("data folder %s has mode %04o: group or others could read the broker's database and keys; run `chmod 700 %s` and start again", d, perm, d)
+	}
+	return nil
+}

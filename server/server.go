@@ -56,6 +56,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(string(cfg.Data), 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
+	if err := cfg.Data.checkPrivate(); err != nil {
+		return nil, err
+	}
 	signer, verifier, err := loadAuditKey(cfg.Data, cfg.Name)
 	if err != nil {
 		return nil, err

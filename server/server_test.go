@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,7 +216,7 @@ func auditTypes(t *testing.T, s *server.Server) []string {
 // TestOpenWithoutAddr: with no Addr the broker opens its folder and serves
 // nothing, for one-shot jobs such as `breakglass init`.
 func TestOpenWithoutAddr(t *testing.T) {
-	s, err := server.Open(t.Context(), server.Config{Name: "bg.server.test", Data: server.Dir(t.TempDir())})
+	s, err := server.Open(t.Context(), server.Config{Name: "bg.server.test", Data: server.Dir(filepath.Join(t.TempDir(), "data"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestOpenWithoutAddr(t *testing.T) {
 // what to do, and leaves its folder closed for the next Open.
 func TestOpenRefusesABusyAddr(t *testing.T) {
 	first := openDev(t, server.Dir(filepath.Join(t.TempDir(), "a")))
-	d := server.Dir(t.TempDir())
+	d := server.Dir(filepath.Join(t.TempDir(), "data")) // created 0700 by the broker
 	_, err := server.Open(t.Context(), server.Config{Name: "bg.server.test", Addr: first.s.Addr().String(), Data: d})
 	if err == nil || !strings.Contains(err.Error(), "is another broker running? pick another --addr") {
 		t.Fatalf("Open on a busy address: %v, want the listen error with its hint", err)
@@ -244,4 +245,38 @@ func TestOpenRefusesABusyAddr(t *testing.T) {
 		t.Fatalf("Open after the refused one: %v", err)
 	}
 	s.Close(context.Background())
+}
+
+// TestOpenRefusesAReadableDataFolder: a data folder that group or others
+// can read is refused with what to run, before anything is written in it;
+// once tightened, the broker starts and its database and keys are private.
+func TestOpenRefusesAReadableDataFolder(t *testing.T) {
+	d := server.Dir(filepath.Join(t.TempDir(), "data"))
+	if err := os.Mkdir(string(d), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(string(d), 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	_, err := server.Open(t.Context(), server.Config{Name: "bg.server.test", Data: d})
+	if err == nil || !strings.Contains(err.Error(), "mode 0755") || !strings.Contains(err.Error(), "chmod 700 "+string(d)) {
+		t.Fatalf("Open on a 0755 data folder = %v, want a refusal naming the mode and `chmod 700`", err)
+	}
+	if es, _ := os.ReadDir(string(d)); len(es) != 0 {
+		t.Errorf("the refused folder holds %d files, want none", len(es))
+	}
+	if err := os.Chmod(string(d), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.Open(t.Context(), server.Config{Name: "bg.server.test", Data: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	for _, p := range []string{d.DB(), d.AuditKey()} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: mode %v, %v; want no group or other access", filepath.Base(p), fi.Mode().Perm(), err)
+		}
+	}
 }

@@ -10,8 +10,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -83,6 +85,9 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	if err := private(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	db := &DB{path: path, log: opts.Logger, busy: opts.BusyTimeout, clock: opts.Clock, after: opts.AfterCommit,
 		sign: opts.SignCheckpoint}
 	if db.log == nil {
@@ -122,6 +127,31 @@ func Open(path string, opts Options) (*DB, error) {
 	db.jobs, db.closing, db.stopped = make(chan *job), make(chan struct{}), make(chan struct{})
 	go db.commitLoop()
 	return db, nil
+}
+
+// private creates the database file 0600 when it is missing, before SQLite
+// would create it with the umask's mode (0644, typically), and takes group
+// and other access away from an existing one and its WAL and shared-memory
+// files: they hold live credentials. SQLite creates the WAL and -shm files
+// with the database file's mode.
+func private(abs string) error {
+	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("%s is readable by group or others (mode %04o) and cannot be made private: %w; run `chmod 600 %s`", p, fi.Mode().Perm(), err, p)
+		}
+	}
+	return nil
 }
 
 // dsn is the one place that sets connection pragmas. Writers take the write

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -144,4 +145,43 @@ func TestReadersStayOpen(t *testing.T) {
 	if st.MaxIdleClosed != 0 || st.OpenConnections > st.MaxOpenConnections {
 		t.Errorf("reader pool: %d connections closed for want of an idle slot, %d open of %d; want none closed", st.MaxIdleClosed, st.OpenConnections, st.MaxOpenConnections)
 	}
+}
+
+// TestDatabaseIsPrivate: the database and the WAL SQLite creates beside it
+// are 0600 even in a folder and under a umask that would make them world-
+// readable, and an existing database made readable is made private again.
+func TestDatabaseIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "bg.db")
+	check := func(when string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s: %s has mode %04o, want no group or other access", when, filepath.Base(p), fi.Mode().Perm())
+			}
+		}
+	}
+	open := func() {
+		db, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.update(context.Background(), func(tx *Tx) error { return appendNamed(tx, "x") }); err != nil {
+			t.Fatal(err)
+		}
+		check("while open")
+		db.Close()
+	}
+	open()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open()
 }

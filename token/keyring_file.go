@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/failsmall/breakglass/internal/atomicfile"
 )
 
 // A key file is named SEQ-CREATED-KID.pem: SEQ the 8-digit sequence number
@@ -164,7 +166,7 @@ func writeKeyFile(dir string, k ringKey) (string, error) {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return "", err
 	}
-	return name, syncDir(dir)
+	return name, atomicfile.SyncDir(dir)
 }
 
 // writeTempKeyFile writes priv to a new 0600 temporary file in dir, synced,
@@ -175,22 +177,7 @@ func writeTempKeyFile(dir string, priv ed25519.PrivateKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, keyFileTmp+"*") // mode 0600
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(pem.EncodeToMemory(&pem.Block{Type: keyFilePEMType, Bytes: der}))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+	return atomicfile.Stage(dir, keyFileTmp+"*", pem.EncodeToMemory(&pem.Block{Type: keyFilePEMType, Bytes: der}), 0o600)
 }
 
 // removeTempKeyFiles deletes temporary files a crashed writeKeyFile left.
@@ -200,16 +187,4 @@ func removeTempKeyFiles(dir string) {
 	for _, tmp := range tmps {
 		os.Remove(tmp)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

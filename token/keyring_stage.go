@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/failsmall/breakglass/broker"
+	"github.com/failsmall/breakglass/internal/atomicfile"
 )
 
 // StagedKey is a new signing key that is written to the key directory but
@@ -103,7 +104,7 @@ func (s *StagedKey) Activate() error {
 	// The rename is the activation: from here the key is current on disk,
 	// so it is current here too, even if the directory sync fails.
 	k.set.Store(&keySet{keys: append(s.keys, nk)})
-	if err := syncDir(k.dir); err != nil {
+	if err := atomicfile.SyncDir(k.dir); err != nil {
 		return fmt.Errorf("keyring: activated %s, but syncing %s failed: %w", nk.kid, k.dir, err)
 	}
 	return nil

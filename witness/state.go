@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/internal/atomicfile"
 )
 
 // state keeps, per log origin, the last cosigned signed checkpoint
@@ -62,33 +63,8 @@ func (s *state) load(origin string) (audit.Checkpoint, bool, error) {
 
 // save durably replaces origin's checkpoint with signed.
 func (s *state) save(origin string, signed []byte) error {
-	f, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(s.path(origin), signed, 0o600); err != nil {
 		return fmt.Errorf("witness state: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(signed); err != nil {
-		f.Close()
-		return fmt.Errorf("witness state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("witness state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("witness state: %w", err)
-	}
-	if err := os.Rename(tmp, s.path(origin)); err != nil {
-		return fmt.Errorf("witness state: %w", err)
-	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return fmt.Errorf("witness state: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("witness state: sync directory: %w", err)
 	}
 	return nil
 }

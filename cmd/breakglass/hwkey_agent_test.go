@@ -137,7 +137,7 @@ func TestApprovalsThroughHardwareKeys(t *testing.T) {
 	if err := os.WriteFile(policyFile, []byte(hwPolicy(systest.ReadPub(t, alice), h.pubs)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := server.Dir(t.TempDir())
+	d := server.Dir(filepath.Join(t.TempDir(), "data")) // created 0700 by the broker
 	if err := server.EnsureDevSSHCA(d); err != nil {
 		t.Fatal(err)
 	}

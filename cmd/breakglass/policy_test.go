@@ -28,7 +28,7 @@ type devBroker struct {
 
 func startDevBroker(t *testing.T) *devBroker {
 	t.Helper()
-	d := server.Dir(t.TempDir())
+	d := server.Dir(filepath.Join(t.TempDir(), "data")) // created 0700 by the broker
 	if _, err := server.EnsureDev(d); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestPushInvalidPolicyBundle(t *testing.T) {
 // TestPickAdminKey: without --key, sign uses the agent key of an admin of
 // the bundle's policy; --as picks among several admins.
 func TestPickAdminKey(t *testing.T) {
-	d := server.Dir(t.TempDir())
+	d := server.Dir(filepath.Join(t.TempDir(), "data")) // created 0700 by the broker
 	if _, err := server.EnsureDev(d); err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,10 @@ func cmdStartBroker(ts *testscript.TestScript, neg bool, args []string) {
 	d := server.Dir(filepath.Join(ts.Getenv("WORK"), "data"))
 	_, err := server.EnsureDev(d)
 	ts.Check(err)
+	// The script's files (data/policy.yaml and the like) made the folder
+	// with the umask's 0755, which the broker refuses: tighten it as an
+	// operator would.
+	ts.Check(os.Chmod(string(d), 0o700))
 	if policyFile == "" {
 		policyFile = d.Policy()
 	}

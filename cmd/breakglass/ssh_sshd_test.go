@@ -70,7 +70,7 @@ func (c *offsetClock) behind(d time.Duration, fn func()) {
 // zero) and whose policy is the dev principals with sshPolicyRoles.
 func startSSHBroker(t *testing.T, src server.SSHCASource) *sshBroker {
 	t.Helper()
-	d := server.Dir(t.TempDir())
+	d := server.Dir(filepath.Join(t.TempDir(), "data")) // created 0700 by the broker
 	if _, err := server.EnsureDev(d); err != nil {
 		t.Fatal(err)
 	}
