@@ -8,10 +8,10 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/failsmall/breakglass/policy"
 )
 
 // Kind says what a signature over a Statement means.
@@ -110,16 +110,14 @@ func writeLine(b *bytes.Buffer, key, val string) error {
 	return nil
 }
 
-// CheckLine reports why s cannot be a statement value: control characters
-// (a newline would forge a field), invalid UTF-8, or space at either end.
+// CheckLine reports why s cannot be a statement value: what policy.CheckText
+// refuses in any human text (a newline would forge a field; bidirectional
+// controls, invisible fillers, odd spaces and piles of combining marks would
+// make a value read otherwise than it is signed), or space at either end.
+// Every field of every statement kind goes through it, denial reasons too.
 func CheckLine(s string) error {
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("invalid UTF-8")
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("contains a control character (%U)", r)
-		}
+	if err := policy.CheckText(s); err != nil {
+		return err
 	}
 	if strings.TrimSpace(s) != s {
 		return fmt.Errorf("starts or ends with white space")

@@ -120,3 +120,27 @@ func FuzzStatementSignature(f *testing.F) {
 		}
 	})
 }
+
+// TestDenialReasonIsCheckedAsOtherText: a denial reason gets the check every
+// human text in a statement gets (policy.CheckText): bidirectional
+// overrides, line separators, invisible fillers and odd spaces are refused
+// when the statement is made and when a signed one is read.
+func TestDenialReasonIsCheckedAsOtherText(t *testing.T) {
+	ok := sampleStatement()
+	ok.Kind, ok.DenialReason = broker.KindDenial, "not during the freeze"
+	text, err := ok.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"looks fine\u202E ,devorppa", "first\u2028second", "pad\u3164ded", "wide\u2003gap"} {
+		d := ok
+		d.DenialReason = bad
+		if _, err := d.Encode(); err == nil {
+			t.Errorf("Encode with denial reason %q: nil error, want a refusal", bad)
+		}
+		forged := bytes.Replace(text, []byte("not during the freeze"), []byte(bad), 1)
+		if _, err := broker.ParseStatement(forged); err == nil {
+			t.Errorf("ParseStatement with denial reason %q: nil error, want a refusal", bad)
+		}
+	}
+}

@@ -1,11 +1,9 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -112,18 +110,5 @@ func effectiveDuration(r *Role, d time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// plainText accepts valid UTF-8 on one line and without invisible
-// characters: no control characters (Cc), no format characters (Cf, which
-// include bidirectional overrides that make text read differently from how
-// it is signed), no line or paragraph separators.
-func plainText(s string) error {
-	if !utf8.ValidString(s) {
-		return errors.New("not valid UTF-8")
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
-			return fmt.Errorf("contains the invisible or line-breaking character %U", r)
-		}
-	}
-	return nil
-}
+// plainText is CheckText, under the name the policy's own fields use.
+func plainText(s string) error { return CheckText(s) }
