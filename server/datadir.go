@@ -54,6 +54,15 @@ func (d Dir) AuditPub() string { return filepath.Join(string(d), "audit-key.pub"
 // rolled back behind it.
 func (d Dir) Checkpoint() string { return filepath.Join(string(d), "checkpoint") }
 
+// mkPrivate creates the data folder 0700 when it is missing and refuses it
+// (checkPrivate) otherwise, before anything is written in it.
+func (d Dir) mkPrivate() error {
+	if err := os.MkdirAll(string(d), 0o700); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	return d.checkPrivate()
+}
+
 // checkPrivate refuses a data folder that group or others may enter or
 // read: it holds the database (live credentials), the signing keys and the
 // audit log's key. The broker creates it 0700; one made by hand, or by a

@@ -21,6 +21,9 @@ func DevPeople() []string { return []string{"alice", "bob", "carol"} }
 // EnsureDev creates, once, the development keys, SSH CA and policy in d,
 // and reports whether it wrote the policy file. Re-running reuses them.
 func EnsureDev(d Dir) (policyWritten bool, err error) {
+	if err := d.mkPrivate(); err != nil {
+		return false, err
+	}
 	if err := os.MkdirAll(d.DevKeys(), 0o700); err != nil {
 		return false, fmt.Errorf("dev keys: %w", err)
 	}

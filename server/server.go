@@ -7,11 +7,9 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -53,10 +51,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = 5 * time.Second
 	}
-	if err := os.MkdirAll(string(cfg.Data), 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
-	}
-	if err := cfg.Data.checkPrivate(); err != nil {
+	if err := cfg.Data.mkPrivate(); err != nil {
 		return nil, err
 	}
 	signer, verifier, err := loadAuditKey(cfg.Data, cfg.Name)

@@ -265,6 +265,17 @@ func TestOpenRefusesAReadableDataFolder(t *testing.T) {
 	if es, _ := os.ReadDir(string(d)); len(es) != 0 {
 		t.Errorf("the refused folder holds %d files, want none", len(es))
 	}
+	// serve --dev writes its keys and CA before it opens the broker: they
+	// refuse the folder too, and write nothing.
+	if _, err := server.EnsureDev(d); err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Errorf("EnsureDev on a 0755 data folder = %v, want the refusal", err)
+	}
+	if err := server.EnsureDevSSHCA(d); err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Errorf("EnsureDevSSHCA on a 0755 data folder = %v, want the refusal", err)
+	}
+	if es, _ := os.ReadDir(string(d)); len(es) != 0 {
+		t.Errorf("the refused folder holds %d files after the dev setup, want none", len(es))
+	}
 	if err := os.Chmod(string(d), 0o700); err != nil {
 		t.Fatal(err)
 	}

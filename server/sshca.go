@@ -66,8 +66,8 @@ func EnsureDevSSHCA(d Dir) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(string(d), 0o700); err != nil {
-		return fmt.Errorf("data folder: %w", err)
+	if err := d.mkPrivate(); err != nil {
+		return err
 	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

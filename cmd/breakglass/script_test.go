@@ -93,12 +93,14 @@ func cmdStartBroker(ts *testscript.TestScript, neg bool, args []string) {
 		args = args[2:]
 	}
 	d := server.Dir(filepath.Join(ts.Getenv("WORK"), "data"))
+	// The script's files (data/policy.yaml and the like) may have made the
+	// folder with the umask's 0755, which the broker refuses: tighten it
+	// as an operator would.
+	if _, err := os.Stat(string(d)); err == nil {
+		ts.Check(os.Chmod(string(d), 0o700))
+	}
 	_, err := server.EnsureDev(d)
 	ts.Check(err)
-	// The script's files (data/policy.yaml and the like) made the folder
-	// with the umask's 0755, which the broker refuses: tighten it as an
-	// operator would.
-	ts.Check(os.Chmod(string(d), 0o700))
 	if policyFile == "" {
 		policyFile = d.Policy()
 	}
