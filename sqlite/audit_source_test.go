@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -17,22 +16,7 @@ import (
 	"github.com/failsmall/breakglass/sqlite"
 )
 
-func testLogKeys(t testing.TB) (note.Signer, note.Verifier) {
-	t.Helper()
-	skey, vkey, err := audit.NewKeyFromSeed("sqlite.test/log", bytes.Repeat([]byte{7}, ed25519.SeedSize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, v
-}
+func testLogKeys(t testing.TB) (note.Signer, note.Verifier) { return sqlite.LogKeysForTest(t) }
 
 func appendEvents(t testing.TB, db *sqlite.DB, from, to int) {
 	t.Helper()

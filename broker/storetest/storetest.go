@@ -253,41 +253,36 @@ func preconditions(t *testing.T, h Harness) {
 // unknownOperation: an operation the store does not know fails the change
 // with ErrInvalid and nothing of it is kept.
 func unknownOperation(t *testing.T, h Harness) {
-	st := h.Open(t)
 	ch := new(broker.Change).Add(broker.InsertRequest{Request: request("r1")}, alien{}).Record(event(broker.EventRequestCreated, "r1"))
+	refusedWhole(t, h, "unknown operation", ch)
+}
+
+// refusedWhole commits ch, which must fail with ErrInvalid and leave
+// nothing: not its request r1, not any audit entry.
+func refusedWhole(t *testing.T, h Harness, what string, ch *broker.Change) {
+	t.Helper()
+	st := h.Open(t)
 	if err := st.Commit(context.Background(), ch); !errors.Is(err, broker.ErrInvalid) {
-		t.Fatalf("unknown operation: got %v, want ErrInvalid", err)
+		t.Fatalf("%s: got %v, want ErrInvalid", what, err)
 	}
 	view(t, st, func(tx broker.Tx) error {
 		if _, err := tx.Request("r1"); !errors.Is(err, broker.ErrNotFound) {
-			t.Errorf("request of the refused change: %v, want ErrNotFound", err)
+			t.Errorf("%s: request of the refused change: %v, want ErrNotFound", what, err)
 		}
 		return nil
 	})
 	if n := h.AuditSize(t, st); n != 0 {
-		t.Errorf("audit size: %d, want 0", n)
+		t.Errorf("%s: audit size %d, want 0", what, n)
 	}
 }
 
 // unencodableEvent: a change one of whose events could not be encoded
 // (Change.Err) is refused whole, its operations and its other events too.
 func unencodableEvent(t *testing.T, h Harness) {
-	st := h.Open(t)
 	bad := broker.Event{Type: broker.EventRequestCreated, Time: t0, Actor: "alice", Data: []byte("{not json")}
 	ch := new(broker.Change).Add(broker.InsertRequest{Request: request("r1")}).
 		Record(event(broker.EventRequestCreated, "r1")).Record(bad)
-	if err := st.Commit(context.Background(), ch); !errors.Is(err, broker.ErrInvalid) {
-		t.Fatalf("change with an unencodable event: got %v, want ErrInvalid", err)
-	}
-	view(t, st, func(tx broker.Tx) error {
-		if _, err := tx.Request("r1"); !errors.Is(err, broker.ErrNotFound) {
-			t.Errorf("request of the refused change: %v, want ErrNotFound", err)
-		}
-		return nil
-	})
-	if n := h.AuditSize(t, st); n != 0 {
-		t.Errorf("audit size: %d, want 0", n)
-	}
+	refusedWhole(t, h, "change with an unencodable event", ch)
 }
 
 type alien struct{}
