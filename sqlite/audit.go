@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -27,22 +26,6 @@ func (t *Tx) Append(e broker.Event) (int64, error) {
 		return 0, fmt.Errorf("sqlite: append: %w", err)
 	}
 	return t.appendLeaf(l.Type, l.Subjects, l.Leaf)
-}
-
-// insertRows returns head followed by count copies of row, comma-separated.
-// The text depends only on count, so each count's prepared statement is
-// cached and reused.
-func insertRows(head, row string, count int) string {
-	var b strings.Builder
-	b.Grow(len(head) + count*(len(row)+2))
-	b.WriteString(head)
-	for i := range count {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(row)
-	}
-	return b.String()
 }
 
 // auditSize returns the log's size as this transaction sees it: in a

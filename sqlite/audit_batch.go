@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"math/bits"
+	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -157,7 +158,6 @@ func (t *Tx) appendLeaf(typ string, subjects []string, leaf []byte) (int64, erro
 	}
 	lb.edge.push(hashes)
 	lb.pending = append(lb.pending, pendingLeaf{typ: typ, subjects: subjects, leaf: leaf, hashes: hashes})
-	t.appended = true
 	return n, nil
 }
 
@@ -244,4 +244,20 @@ func insertChunked(t *Tx, head, row string, count int, arg func(args []any, i in
 		done += k
 	}
 	return nil
+}
+
+// insertRows returns head followed by count copies of row, comma-separated.
+// The text depends only on count, so each count's prepared statement is
+// cached and reused.
+func insertRows(head, row string, count int) string {
+	var b strings.Builder
+	b.Grow(len(head) + count*(len(row)+2))
+	b.WriteString(head)
+	for i := range count {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
 }

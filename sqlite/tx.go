@@ -32,8 +32,6 @@ type Tx struct {
 	// commit together; the writer then refuses to commit the change, even
 	// if fn ignored the error.
 	broken error
-	// appended is set once the change appended a leaf.
-	appended bool
 }
 
 var _ broker.Tx = (*Tx)(nil)
