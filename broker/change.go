@@ -132,6 +132,14 @@ type RevokeGrant struct {
 	At     time.Time
 }
 
+// DelistGrant takes a revoked grant off the published revocation list
+// (RevocationList), at At; ErrConflict when it is not revoked or already
+// delisted, ErrNotFound when it does not exist.
+type DelistGrant struct {
+	ID string
+	At time.Time
+}
+
 // RequireGrantUnrevoked changes nothing: it fails with ErrConflict when the
 // grant has been revoked.
 type RequireGrantUnrevoked struct{ ID string }
@@ -182,6 +190,7 @@ func (RequireApprovals) Kind() string      { return "approval.require_count" }
 func (SetKeyCounter) Kind() string         { return "key_counter.set" }
 func (InsertGrant) Kind() string           { return "grant.insert" }
 func (RevokeGrant) Kind() string           { return "grant.revoke" }
+func (DelistGrant) Kind() string           { return "grant.delist" }
 func (RequireGrantUnrevoked) Kind() string { return "grant.require_unrevoked" }
 func (ReserveSerials) Kind() string        { return "serials.reserve" }
 func (InsertChallenge) Kind() string       { return "challenge.insert" }

@@ -55,7 +55,7 @@ func (s *Service) SetDirectory(ctx context.Context, source string, r policy.Rest
 		}
 		revoked = revoked[:0]
 		for _, g := range live {
-			revokeOps(ch, g, "directory:"+source, now)
+			revokeOps(ch, g, StateIssued, "directory:"+source, now)
 			ch.Record(Event{Type: EventGrantRevoked, Time: now, Actor: "directory:" + source, Subjects: []string{g.RequestID, g.ID},
 				Data: mustJSON(map[string]string{"grant": g.ID, "reason": g.Requester + " was deactivated by the directory"})})
 			revoked = append(revoked, g.ID)

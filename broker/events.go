@@ -24,6 +24,9 @@ const (
 	// EventGrantRevoked and EventGrantExpired: subjects [request, grant].
 	EventGrantRevoked = "grant.revoked"
 	EventGrantExpired = "grant.expired"
+	// EventGrantDelisted: subjects [request, grant]; a revoked grant left
+	// the revocation list, its expiry plus MaxVerifySkew having passed.
+	EventGrantDelisted = "grant.delisted"
 	// Policy events: subjects the policy or bundle hash, when there is one.
 	EventPolicyLoaded    = "policy.loaded"
 	EventPolicyRejected  = "policy.rejected"

@@ -10,20 +10,27 @@ import (
 // list when Config.RevocationsMaxAge is zero.
 const DefaultRevocationsMaxAge = time.Hour
 
+// DefaultMaxVerifySkew is Config.MaxVerifySkew's default: the most clock
+// skew a relying party may allow when it checks a credential's expiry.
+const DefaultMaxVerifySkew = 5 * time.Minute
+
 // RevocationList is the content of the broker's published revocation list
 // (token.RevocationList is its signed form; the fields are the same).
 //
-// Revoked holds the id of every revoked grant that has not expired yet: an
-// expired grant's credentials are refused for their expiry alone, so it
-// needs no entry, and the list stays as small as the grants live now.
+// Revoked holds the id of every revoked grant not yet delisted: Sweep
+// delists a revoked grant once it has been expired for longer than
+// Config.MaxVerifySkew, the most clock skew a relying party may allow, so
+// that none still accepts its credentials. An expired grant's credentials
+// are refused for their expiry alone, so the list stays as small as the
+// grants live now.
 //
-// Sequence is derived from the store alone, so that it never goes back
-// across restarts and is the same in every process sharing the store: the
-// number of grants ever revoked plus the number of those that have expired
-// by Issued. Each revocation adds one entry and one to the first term; each
-// revoked grant that expires drops one entry and adds one to the second. So
-// two lists with the same Sequence have the same entries, and a later list
-// never has a lower Sequence (unless the clock steps back).
+// Sequence is derived from the store alone, not the clock, so that it never
+// goes back, across restarts and clock steps alike, and is the same in
+// every process sharing the store: the number of grants ever revoked plus
+// the number ever delisted. Each revocation adds one entry and one to the
+// first term; each delisting drops one entry and adds one to the second.
+// So two lists with the same Sequence have the same entries, and a later
+// list never has a lower Sequence.
 type RevocationList struct {
 	Issuer   string
 	Sequence uint64
@@ -49,10 +56,10 @@ func (s *Service) Revocations(ctx context.Context) (string, *RevocationList, err
 	l := &RevocationList{Issuer: s.cfg.Name, Issued: now, MaxAge: s.cfg.RevocationsMaxAge}
 	err := s.view(ctx, func(tx Tx) error {
 		var err error
-		if l.Revoked, err = tx.RevokedGrants(now); err != nil {
+		if l.Revoked, err = tx.RevokedGrants(); err != nil {
 			return err
 		}
-		l.Sequence, err = tx.RevocationSequence(now)
+		l.Sequence, err = tx.RevocationSequence()
 		return err
 	})
 	if err != nil {

@@ -46,12 +46,16 @@ func (s *Service) Cancel(ctx context.Context, challenge, sig []byte) (*Request, 
 }
 
 // Revoke ends a grant early, at the signed word of its requester, one of its
-// approvers, or a policy admin.
+// approvers, or a policy admin. A grant may be revoked until its expiry
+// plus Config.MaxVerifySkew: a relying party whose clock is behind the
+// broker's accepts its credentials until then, so the revocation list must
+// be able to name it (its request's state goes from issued, or expired,
+// to revoked).
 //
 // Errors: those of OpenSession for the challenge and its signature;
 // ErrNotFound when the request has no grant; ErrForbidden when the signer
 // may not revoke it; ErrRevoked when it already was; ErrGrantExpired when it
-// lapsed.
+// lapsed more than MaxVerifySkew ago.
 func (s *Service) Revoke(ctx context.Context, challenge, sig []byte) (*Grant, error) {
 	c, err := s.verifyAnswer(challenge, sig, ActionRevoke)
 	if err != nil {
@@ -65,6 +69,7 @@ func (s *Service) Revoke(ctx context.Context, challenge, sig []byte) (*Grant, er
 	err = s.write(ctx, func(now time.Time) (*Change, error) {
 		var op Op
 		var g *Grant
+		var r *Request
 		if err := s.view(ctx, func(tx Tx) (err error) {
 			if op, err = consume(tx, c, now); err != nil {
 				return err
@@ -72,7 +77,8 @@ func (s *Service) Revoke(ctx context.Context, challenge, sig []byte) (*Grant, er
 			if g, err = tx.Grant(c.Subject); err != nil {
 				return fmt.Errorf("request %s has no grant to revoke: %w", c.Subject, err)
 			}
-			return nil
+			r, err = tx.Request(c.Subject)
+			return err
 		}); err != nil {
 			return nil, err
 		}
@@ -82,11 +88,12 @@ func (s *Service) Revoke(ctx context.Context, challenge, sig []byte) (*Grant, er
 		if !g.Revoked.IsZero() {
 			return nil, fmt.Errorf("%w: grant %s was revoked at %s by %s", ErrRevoked, g.ID, g.Revoked.Format(time.RFC3339), g.RevokedBy)
 		}
-		if !now.Before(g.Expires) {
-			return nil, fmt.Errorf("%w: grant %s expired at %s", ErrGrantExpired, g.ID, g.Expires.Format(time.RFC3339))
+		if end := g.Expires.Add(s.cfg.MaxVerifySkew); !now.Before(end) {
+			return nil, fmt.Errorf("%w: grant %s expired at %s, and no relying party accepts it after %s (its expiry plus the %s skew they may allow), so there is nothing left to revoke",
+				ErrGrantExpired, g.ID, g.Expires.Format(time.RFC3339), end.Format(time.RFC3339), s.cfg.MaxVerifySkew)
 		}
 		ch := new(Change).Add(op)
-		revokeOps(ch, g, c.Principal, now)
+		revokeOps(ch, g, r.State, c.Principal, now)
 		g.Revoked, g.RevokedBy, out = now, c.Principal, g
 		return ch.Record(Event{Type: EventGrantRevoked, Time: now, Actor: c.Principal, Subjects: []string{g.RequestID, g.ID},
 			Data: mustJSON(map[string]string{"grant": g.ID, "challenge": string(challenge), "signature": string(sig)})}), nil
@@ -94,10 +101,11 @@ func (s *Service) Revoke(ctx context.Context, challenge, sig []byte) (*Grant, er
 	return out, err
 }
 
-// revokeOps adds to ch the revocation of live grant g by by.
-func revokeOps(ch *Change, g *Grant, by string, now time.Time) {
+// revokeOps adds to ch the revocation of grant g by by, its request in
+// state from (issued, or expired within MaxVerifySkew).
+func revokeOps(ch *Change, g *Grant, from State, by string, now time.Time) {
 	ch.Add(RevokeGrant{ID: g.ID, By: by, At: now},
-		SetRequestState{ID: g.RequestID, From: StateIssued, To: StateRevoked, At: now})
+		SetRequestState{ID: g.RequestID, From: from, To: StateRevoked, At: now})
 }
 
 // Credentials returns the grant of request id, with its token and, when the

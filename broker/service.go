@@ -55,6 +55,11 @@ type Config struct {
 	// DefaultRevocationsMaxAge).
 	RevocationSigner  RevocationSigner
 	RevocationsMaxAge time.Duration
+	// MaxVerifySkew is the most clock skew relying parties allow on a
+	// credential's expiry (default DefaultMaxVerifySkew): a grant may be
+	// revoked, and stays on the revocation list, until its expiry plus
+	// MaxVerifySkew, since until then some relying party may accept it.
+	MaxVerifySkew time.Duration
 	// Receipts proves each grant's issuance in the audit log, for the
 	// receipt Credentials returns with it; nil returns none.
 	Receipts Receipts
@@ -113,6 +118,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.RevocationsMaxAge <= 0 {
 		cfg.RevocationsMaxAge = DefaultRevocationsMaxAge
+	}
+	if cfg.MaxVerifySkew <= 0 {
+		cfg.MaxVerifySkew = DefaultMaxVerifySkew
 	}
 	s := &Service{cfg: cfg, rejected: map[string]bool{}, rejectCount: map[string]int{}, directories: map[string]policy.Restriction{}}
 	s.policy.Store(&policyState{err: ErrNoPolicy})

@@ -46,13 +46,15 @@ type Tx interface {
 	// RevokedSSHSerials lists the serials of the certificates of revoked
 	// grants, ascending.
 	RevokedSSHSerials() ([]uint64, error)
-	// RevokedGrants lists the ids of revoked grants that expire after now,
-	// ascending.
-	RevokedGrants(now time.Time) ([]string, error)
+	// RevokedGrants lists the ids of revoked grants not delisted (see
+	// DelistGrant), ascending.
+	RevokedGrants() ([]string, error)
 	// RevocationSequence is the number of grants ever revoked plus the
-	// number of those whose Expires is at or before now (see
-	// RevocationList).
-	RevocationSequence(now time.Time) (uint64, error)
+	// number ever delisted (see RevocationList).
+	RevocationSequence() (uint64, error)
+	// DelistableGrants lists revoked grants not delisted whose Expires is
+	// at or before before, soonest first.
+	DelistableGrants(before time.Time, limit int) ([]*Grant, error)
 	// DueGrants lists unrevoked grants of issued requests whose Expires is
 	// at or before now.
 	DueGrants(now time.Time, limit int) ([]*Grant, error)

@@ -9,19 +9,24 @@ import (
 const sweepBatch = 500
 
 // Sweep expires pending requests past their lifetime and grants past their
-// end, auditing each, and drops lapsed challenges and sessions. The server
+// end, delists revoked grants expired for longer than MaxVerifySkew from
+// the revocation list, auditing each, and drops lapsed challenges and
+// sessions. The server
 // calls it periodically; it is safe to run from several processes at once.
 //
 // Errors: ErrAuditUnavailable when the store could not commit.
 func (s *Service) Sweep(ctx context.Context) (expired int, err error) {
 	err = s.write(ctx, func(now time.Time) (*Change, error) {
 		var due []*Request
-		var grants []*Grant
+		var grants, delist []*Grant
 		if err := s.view(ctx, func(tx Tx) (err error) {
 			if due, err = tx.DueRequests(now, sweepBatch); err != nil {
 				return err
 			}
-			grants, err = tx.DueGrants(now, sweepBatch)
+			if grants, err = tx.DueGrants(now, sweepBatch); err != nil {
+				return err
+			}
+			delist, err = tx.DelistableGrants(now.Add(-s.cfg.MaxVerifySkew), sweepBatch)
 			return err
 		}); err != nil {
 			return nil, err
@@ -34,6 +39,11 @@ func (s *Service) Sweep(ctx context.Context) (expired int, err error) {
 			ch.Add(SetRequestState{ID: g.RequestID, From: StateIssued, To: StateExpired, At: now})
 			ch.Record(Event{Type: EventGrantExpired, Time: now, Actor: "broker", Subjects: []string{g.RequestID, g.ID},
 				Data: mustJSON(map[string]any{"grant": g.ID, "expires": g.Expires})})
+		}
+		for _, g := range delist {
+			ch.Add(DelistGrant{ID: g.ID, At: now})
+			ch.Record(Event{Type: EventGrantDelisted, Time: now, Actor: "broker", Subjects: []string{g.RequestID, g.ID},
+				Data: mustJSON(map[string]any{"grant": g.ID, "expires": g.Expires, "max_verify_skew": s.cfg.MaxVerifySkew.String()})})
 		}
 		expired = len(due) + len(grants)
 		return ch.Add(DeleteExpired{Now: now}), nil

@@ -57,6 +57,8 @@ func (t *Tx) applyOp(op broker.Op) error {
 		return t.InsertGrant(op.Grant)
 	case broker.RevokeGrant:
 		return t.RevokeGrant(op.ID, op.By, op.At)
+	case broker.DelistGrant:
+		return t.DelistGrant(op.ID, op.At)
 	case broker.RequireGrantUnrevoked:
 		return t.requireGrantUnrevoked(op.ID)
 	case broker.ReserveSerials:

@@ -134,7 +134,8 @@ func TestAuditTilesMigration(t *testing.T) {
 		mem.append(t, i, leafOf(t, newEvent(int(i))))
 	}
 	db.Close()
-	rawExecAll(t, path, `DROP TABLE audit_tiles`, `DELETE FROM schema_migrations WHERE version = 5`)
+	// Migrations apply in order, so the later ones are rolled back too.
+	rawExecAll(t, path, append(undoDelisted, `DROP TABLE audit_tiles`, `DELETE FROM schema_migrations WHERE version = 5`)...)
 	db, err := sqlite.Open(path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)

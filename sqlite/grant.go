@@ -149,14 +149,9 @@ func (t *Tx) RevokedSSHSerials() ([]uint64, error) {
 	return out, nil
 }
 
-// RevokedGrants lists the ids of revoked grants that expire after now,
-// ascending.
-func (t *Tx) RevokedGrants(now time.Time) ([]string, error) {
-	v, err := nanos("now", now)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := t.query(`SELECT id FROM grants WHERE revoked IS NOT NULL AND expires > ? ORDER BY id`, v)
+// RevokedGrants lists the ids of revoked grants not delisted, ascending.
+func (t *Tx) RevokedGrants() ([]string, error) {
+	rows, err := t.query(`SELECT id FROM grants WHERE revoked IS NOT NULL AND delisted IS NULL ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: revoked grants: %w", err)
 	}
@@ -175,17 +170,60 @@ func (t *Tx) RevokedGrants(now time.Time) ([]string, error) {
 	return out, nil
 }
 
-// RevocationSequence counts the revoked grants, plus once more those whose
-// Expires is at or before now. Grants are never deleted, so it only grows.
-func (t *Tx) RevocationSequence(now time.Time) (uint64, error) {
-	v, err := nanos("now", now)
-	if err != nil {
-		return 0, err
-	}
+// RevocationSequence counts the revoked grants plus the delisted ones.
+// Grants are never deleted, un-revoked or re-listed, so it only grows,
+// whatever the clock does.
+func (t *Tx) RevocationSequence() (uint64, error) {
 	var n int64
-	err = t.queryRow(`SELECT COUNT(*) + COALESCE(SUM(expires <= ?), 0) FROM grants WHERE revoked IS NOT NULL`, v).Scan(&n)
+	err := t.queryRow(`SELECT COUNT(*) + COUNT(delisted) FROM grants WHERE revoked IS NOT NULL`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: revocation sequence: %w", err)
 	}
 	return uint64(n), nil
+}
+
+// DelistableGrants lists revoked grants not delisted whose Expires is at or
+// before before, soonest first; limit zero or less means all.
+func (t *Tx) DelistableGrants(before time.Time, n int) ([]*broker.Grant, error) {
+	v, err := nanos("before", before)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.query(`SELECT `+grantColumns+` FROM grants g
+		WHERE g.revoked IS NOT NULL AND g.delisted IS NULL AND g.expires <= ?
+		ORDER BY g.expires, g.id LIMIT ?`, v, limit(n))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: delistable grants: %w", err)
+	}
+	defer rows.Close()
+	var out []*broker.Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: delistable grants: %w", err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: delistable grants: %w", err)
+	}
+	return out, nil
+}
+
+// DelistGrant takes revoked grant id off the revocation list at at;
+// ErrNotFound when there is no such grant, ErrConflict when it is not
+// revoked or already delisted.
+func (t *Tx) DelistGrant(id string, at time.Time) error {
+	v, err := nanos("at", at)
+	if err != nil || v == nil {
+		return fmt.Errorf("%w: sqlite: delist grant %s: time %v", broker.ErrInvalid, id, at)
+	}
+	ok, err := t.changed(`UPDATE grants SET delisted = ? WHERE id = ? AND revoked IS NOT NULL AND delisted IS NULL`, v, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: delist grant %s: %w", id, err)
+	}
+	if !ok {
+		return t.casError("grant", id, `SELECT 1 FROM grants WHERE id = ?`, "is not revoked or is already delisted")
+	}
+	return nil
 }

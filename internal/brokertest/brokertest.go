@@ -33,7 +33,8 @@ func NewClock(t time.Time) *Clock { return &Clock{now: t} }
 
 func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 
-// Advance moves the clock forward by d.
+// Advance moves the clock by d: forward, or back when d is negative (a
+// clock step).
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // Env is a broker under test.
