@@ -198,11 +198,16 @@ func signedData(namespace, hashAlg string, message []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return signedDataOf(namespace, hashAlg, h), nil
+}
+
+// signedDataOf is what an SSHSIG signs, for the message hash h.
+func signedDataOf(namespace, hashAlg string, h []byte) []byte {
 	b := []byte(sigMagic)
 	b = appendString(b, []byte(namespace))
 	b = appendString(b, nil)
 	b = appendString(b, []byte(hashAlg))
-	return appendString(b, h), nil
+	return appendString(b, h)
 }
 
 // hashMessage returns H(message) for an allowed SSHSIG hash name, or an

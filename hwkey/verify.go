@@ -46,6 +46,38 @@ type Result struct {
 //
 // User verification is reported in Result.UserVerified, not enforced.
 func Verify(sig *Signature, enrolled ssh.PublicKey, namespace string, message []byte) (*Result, error) {
+	return VerifyMessage(sig, enrolled, namespace, NewMessage(message))
+}
+
+// Message is a message several signatures are checked over: it hashes
+// the message once for each hash algorithm, however many signatures use
+// it, so a large message with many signatures costs one pass, not one per
+// signature. It is not safe for concurrent use.
+type Message struct {
+	data   []byte
+	hashes map[string][]byte
+}
+
+// NewMessage returns the Message of data, which it does not copy.
+func NewMessage(data []byte) *Message { return &Message{data: data} }
+
+func (m *Message) hash(alg string) ([]byte, error) {
+	if h, ok := m.hashes[alg]; ok {
+		return h, nil
+	}
+	h, err := hashMessage(alg, m.data)
+	if err != nil {
+		return nil, err
+	}
+	if m.hashes == nil {
+		m.hashes = map[string][]byte{}
+	}
+	m.hashes[alg] = h
+	return h, nil
+}
+
+// VerifyMessage is Verify over a Message.
+func VerifyMessage(sig *Signature, enrolled ssh.PublicKey, namespace string, message *Message) (*Result, error) {
 	if sig == nil || sig.PublicKey == nil || sig.Sig == nil {
 		return nil, fmt.Errorf("%w: empty signature", ErrMalformed)
 	}
@@ -72,10 +104,11 @@ func Verify(sig *Signature, enrolled ssh.PublicKey, namespace string, message []
 	if res.SK && !res.UserPresent {
 		return nil, fmt.Errorf("%w: flags 0x%02x from %s", ErrNoPresence, res.Flags, res.Fingerprint)
 	}
-	data, err := signedData(sig.Namespace, sig.HashAlg, message)
+	h, err := message.hash(sig.HashAlg)
 	if err != nil {
 		return nil, err
 	}
+	data := signedDataOf(sig.Namespace, sig.HashAlg, h)
 	if err := enrolled.Verify(data, sig.Sig); err != nil {
 		return nil, fmt.Errorf("%w: %s signature by %s: %v", ErrBadSignature, sig.Sig.Format, res.Fingerprint, err)
 	}

@@ -121,31 +121,11 @@ func ParseBundle(data []byte) (*Bundle, error) {
 // parseBundlePrefix parses the bundle at the start of data and returns it
 // with its length in bytes. Only the canonical spelling is accepted.
 func parseBundlePrefix(data []byte) (*Bundle, int, error) {
-	rest := data
-	var fields [5]string
-	names := [5]string{"", "serial", "created", "previous", "policy"}
-	for i, name := range names {
-		line, after, ok := bytes.Cut(rest, []byte("\n"))
-		if !ok {
-			return nil, 0, fmt.Errorf("%w: truncated in line %d (want %s)", ErrBundleMalformed, i+1, lineName(name))
-		}
-		rest = after
-		if i == 0 {
-			if string(line) != bundleHeader {
-				return nil, 0, fmt.Errorf("%w: first line %.60q, want %q", ErrBundleMalformed, line, bundleHeader)
-			}
-			continue
-		}
-		v, ok := strings.CutPrefix(string(line), name+":")
-		if !ok {
-			return nil, 0, fmt.Errorf("%w: line %d: want field %q", ErrBundleMalformed, i+1, name)
-		}
-		fields[i] = strings.TrimPrefix(v, " ")
-	}
-	b, size, err := bundleFields(fields)
+	b, size, head, err := parseBundleHead(data)
 	if err != nil {
 		return nil, 0, err
 	}
+	rest := data[head:]
 	if len(rest) < size+1 {
 		return nil, 0, fmt.Errorf("%w: truncated: the policy should be %d bytes and a newline, only %d bytes follow", ErrBundleMalformed, size, len(rest))
 	}
@@ -162,6 +142,59 @@ func parseBundlePrefix(data []byte) (*Bundle, int, error) {
 		return nil, 0, fmt.Errorf("%w: header is not in canonical form", ErrBundleMalformed)
 	}
 	return b, n, nil
+}
+
+// parseBundleHead parses the five header lines at the start of data and
+// returns the bundle they describe (no policy yet), the policy's byte
+// count, and the header's length.
+func parseBundleHead(data []byte) (*Bundle, int, int, error) {
+	rest := data
+	var fields [5]string
+	names := [5]string{"", "serial", "created", "previous", "policy"}
+	for i, name := range names {
+		line, after, ok := bytes.Cut(rest, []byte("\n"))
+		if !ok {
+			return nil, 0, 0, fmt.Errorf("%w: truncated in line %d (want %s)", ErrBundleMalformed, i+1, lineName(name))
+		}
+		rest = after
+		if i == 0 {
+			if string(line) != bundleHeader {
+				return nil, 0, 0, fmt.Errorf("%w: first line %.60q, want %q", ErrBundleMalformed, line, bundleHeader)
+			}
+			continue
+		}
+		v, ok := strings.CutPrefix(string(line), name+":")
+		if !ok {
+			return nil, 0, 0, fmt.Errorf("%w: line %d: want field %q", ErrBundleMalformed, i+1, name)
+		}
+		fields[i] = strings.TrimPrefix(v, " ")
+	}
+	b, size, err := bundleFields(fields)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return b, size, len(data) - len(rest), nil
+}
+
+// MaxArmoredSignature bounds the armor of one bundle signature: the
+// largest keys accepted (RSA of 16,384 bits) armor to less.
+const MaxArmoredSignature = 8 << 10
+
+// MaxBundleHead bounds a bundle's header lines: SignedBundleSize needs
+// this much of a bundle, or all of it when it is shorter.
+const MaxBundleHead = 512
+
+// SignedBundleSize reads the header at the start of head (its first
+// MaxBundleHead bytes, or the whole bundle if shorter) and returns the
+// most bytes the signed bundle it starts may hold: the header, the policy
+// size it declares (at most MaxSize), and MaxBundleSignatures signatures.
+// A server reads no more than that of a pushed bundle.
+func SignedBundleSize(head []byte) (int, error) {
+	_, size, n, err := parseBundleHead(head)
+	if err != nil {
+		return 0, err
+	}
+	return n + size + 1 + MaxBundleSignatures*MaxArmoredSignature, nil
 }
 
 func lineName(name string) string {
@@ -220,6 +253,9 @@ func ParseSignedBundle(data []byte) (*SignedBundle, error) {
 			return nil, fmt.Errorf("%w: signature %d is truncated", ErrBundleMalformed, len(sb.Signatures)+1)
 		}
 		block := rest[:end+len(armorEnd)+1]
+		if len(block) > MaxArmoredSignature {
+			return nil, fmt.Errorf("%w: signature %d is %d bytes, more than the %d allowed", ErrBundleMalformed, len(sb.Signatures)+1, len(block), MaxArmoredSignature)
+		}
 		sig, err := hwkey.ParseSignature(block)
 		if err != nil {
 			return nil, fmt.Errorf("%w: signature %d: %v", ErrBundleMalformed, len(sb.Signatures)+1, err)

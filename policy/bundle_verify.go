@@ -212,6 +212,7 @@ func SignerIDs(checks []SignatureCheck) []string {
 // admins of admins (see CheckBundleSignatures).
 func CheckEachSignature(sb *SignedBundle, admins *Policy) []SignatureCheck {
 	out := make([]SignatureCheck, len(sb.Signatures))
+	msg := hwkey.NewMessage(sb.Raw) // hashed once, however many signatures
 	for i, sig := range sb.Signatures {
 		pr, key, ok := admins.PrincipalByKey(sig.PublicKey)
 		switch {
@@ -223,7 +224,7 @@ func CheckEachSignature(sb *SignedBundle, admins *Policy) []SignatureCheck {
 			out[i] = SignatureCheck{Signer: pr.ID, Admin: true, Err: fmt.Errorf("admin %s is disabled", pr.ID)}
 		default:
 			out[i] = SignatureCheck{Signer: pr.ID, Admin: true}
-			if _, err := hwkey.Verify(sig, key.PublicKey, hwkey.PolicyNamespace, sb.Raw); err != nil {
+			if _, err := hwkey.VerifyMessage(sig, key.PublicKey, hwkey.PolicyNamespace, msg); err != nil {
 				out[i].Err = fmt.Errorf("%s's signature does not verify: %w", pr.ID, err)
 			}
 		}

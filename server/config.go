@@ -7,6 +7,7 @@ import (
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/upstream"
+	"github.com/failsmall/breakglass/web"
 )
 
 // Config is everything a running broker needs. Name and Data are required;
@@ -44,6 +45,9 @@ type Config struct {
 	// RevocationsMaxAge is the max age of the published revocation list
 	// (default broker.DefaultRevocationsMaxAge).
 	RevocationsMaxAge time.Duration
+	// Limits bounds the costly routes anyone can call, per source address
+	// (zero: web's defaults).
+	Limits web.Limits
 	// Clock is the service's clock (nil: the wall clock); tests set it to
 	// issue grants whose validity has already lapsed.
 	Clock broker.Clock

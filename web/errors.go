@@ -42,6 +42,8 @@ var errorTable = []struct {
 	{broker.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{errBadBody, http.StatusBadRequest, "bad_body"},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{errRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	{errBusy, http.StatusServiceUnavailable, "busy"},
 	{errNoRoute, http.StatusNotFound, "no_route"},
 	{errNoMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
 }

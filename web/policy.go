@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,7 +72,7 @@ func (s *Server) policyRoutes(r chi.Router) {
 	r.Get("/policy", s.policyState)
 	r.Get("/policy/bundle", s.activeBundle)
 	r.Get("/policy/bundles/{hash}", s.bundleByHash)
-	r.Post("/policy/bundles", s.pushBundle)
+	r.With(s.limit(s.cfg.Limits.Pushes, "bundle pushes")).Post("/policy/bundles", s.pushBundle)
 	r.With(s.session).Get("/requests/{id}/evidence", s.evidence)
 }
 
@@ -121,15 +122,23 @@ func (s *Server) bundleByHash(w http.ResponseWriter, r *http.Request) {
 	writeBundle(w, b)
 }
 
+// pushBundle reads a pushed bundle no further than the size its header
+// declares allows (policy.SignedBundleSize), refusing a body that says it
+// is larger before reading it, with at most Limits.ConcurrentPushes being
+// read and checked at once.
 func (s *Server) pushBundle(w http.ResponseWriter, r *http.Request) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBundleBody))
+	if r.ContentLength > MaxBundleBody {
+		writeError(w, r, s.log, fmt.Errorf("%w: the body is %d bytes, a signed bundle is at most %d", errTooLarge, r.ContentLength, MaxBundleBody))
+		return
+	}
+	release, ok := s.pushSlot(w, r)
+	if !ok {
+		return
+	}
+	defer release()
+	raw, err := readBundle(w, r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, r, s.log, fmt.Errorf("%w: a bundle of more than %d bytes", errTooLarge, MaxBundleBody))
-			return
-		}
-		writeError(w, r, s.log, fmt.Errorf("%w: %v", errBadBody, err))
+		writeError(w, r, s.log, err)
 		return
 	}
 	act, err := s.svc.Push(r.Context(), raw)
@@ -138,6 +147,46 @@ func (s *Server) pushBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ActivationJSON{Outcome: act.Outcome, Serial: act.Bundle.Serial, Hash: act.Bundle.Hash, Signers: act.Signers})
+}
+
+// readBundle reads a pushed signed bundle: its header first, then no more
+// than the header's declared policy size and the most signatures allow. A
+// body whose header does not parse is returned as far as it was read.
+func readBundle(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, MaxBundleBody)
+	head := make([]byte, policy.MaxBundleHead)
+	n, err := io.ReadFull(body, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %v", errBadBody, err)
+	}
+	head = head[:n]
+	limit, err := policy.SignedBundleSize(head)
+	if err != nil {
+		// Not a bundle: its head is enough for the broker to refuse, and
+		// audit, it as it refuses every malformed bundle.
+		return head, nil
+	}
+	if r.ContentLength > int64(limit) {
+		return nil, fmt.Errorf("%w: the body is %d bytes, more than the %d its header allows (the policy size it declares and %d signatures)",
+			errTooLarge, r.ContentLength, limit, policy.MaxBundleSignatures)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1) // at most limit+1: checked above
+	}
+	buf.Write(head)
+	if _, err := buf.ReadFrom(io.LimitReader(body, int64(limit-n+1))); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, fmt.Errorf("%w: a bundle of more than %d bytes", errTooLarge, MaxBundleBody)
+		}
+		return nil, fmt.Errorf("%w: %v", errBadBody, err)
+	}
+	if buf.Len() > limit {
+		return nil, fmt.Errorf("%w: more than the %d bytes its header allows (the policy size it declares and %d signatures)",
+			errTooLarge, limit, policy.MaxBundleSignatures)
+	}
+	return buf.Bytes(), nil
 }
 
 func (s *Server) evidence(w http.ResponseWriter, r *http.Request) {

@@ -35,6 +35,8 @@ type Config struct {
 	Audit AuditLog
 	// Sources reports the upstream sources' health; nil for none.
 	Sources func() []SourceJSON
+	// Limits bounds the costly unauthenticated routes (zero: defaults).
+	Limits Limits
 }
 
 // Server serves the API.
@@ -46,6 +48,7 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	grants  prometheus.Counter
+	pushes  chan struct{} // one token per bundle push being read and checked
 }
 
 // NewServer builds the router and its metrics registry.
@@ -59,7 +62,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.KeyIDs == nil {
 		cfg.KeyIDs = func() []string { return nil }
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, svc: cfg.Service, reg: prometheus.NewRegistry()}
+	cfg.Limits = cfg.Limits.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, svc: cfg.Service, reg: prometheus.NewRegistry(),
+		pushes: make(chan struct{}, cfg.Limits.ConcurrentPushes)}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breakglass_http_requests_total",
 		Help: "HTTP requests by route and status code."}, []string{"route", "code"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "breakglass_http_request_duration_seconds",
@@ -81,9 +86,10 @@ func (s *Server) Handler() http.Handler {
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/status", s.status)
-		r.Post("/keys/lookup", s.lookupKeys)
-		r.Post("/challenges", s.newChallenge)
-		r.Post("/sessions", s.openSession)
+		lim := s.cfg.Limits
+		r.With(s.limit(lim.PerAddress, "key lookups")).Post("/keys/lookup", s.lookupKeys)
+		r.With(s.limit(lim.PerAddress, "challenges")).Post("/challenges", s.newChallenge)
+		r.With(s.limit(lim.PerAddress, "sessions")).Post("/sessions", s.openSession)
 		r.Post("/requests/prepare", s.prepareRequest)
 		r.Post("/requests", s.createRequest)
 		r.With(s.session).Get("/requests", s.listRequests)

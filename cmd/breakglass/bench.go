@@ -32,7 +32,7 @@ func runBench(ctx context.Context, c *cli, args []string) error {
 	flows := fs.Int("flows", 2000, "complete flows to run")
 	conc := fs.Int("concurrency", 8, "flows in flight at once")
 	role := fs.String("role", "dev-admin", "role to request")
-	fetch := fs.Bool("fetch", false, "after the grant, fetch the credentials as `breakglass token` does (alice logs in, then reads the JWT and SSH certificate with their audit receipt); reports the fetch's latency and the whole flow's beside the grant's")
+	fetch := fs.Bool("fetch", false, "after the grant, fetch the credentials as `breakglass token` does (alice logs in, then reads the JWT and SSH certificate with their audit receipt); reports the fetch's latency and the whole flow's beside the grant's; each fetch opens a session, so serve the broker with --rate-limit -1")
 	if _, err := parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}

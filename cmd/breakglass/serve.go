@@ -20,6 +20,7 @@ import (
 	"github.com/failsmall/breakglass/hwkey"
 	"github.com/failsmall/breakglass/server"
 	"github.com/failsmall/breakglass/upstream"
+	"github.com/failsmall/breakglass/web"
 	"github.com/failsmall/breakglass/witness"
 )
 
@@ -49,6 +50,17 @@ type serveFile struct {
 	// RevocationsMaxAge is how long relying parties may use a revocation
 	// list from /v1/revocations.
 	RevocationsMaxAge time.Duration `yaml:"revocations_max_age"`
+	// RateLimit bounds the costly routes anyone can call, per source
+	// address (web.Limits).
+	RateLimit rateLimitFile `yaml:"rate_limit"`
+}
+
+// rateLimitFile is web.Limits in the config file: zero means the default,
+// negative no limit.
+type rateLimitFile struct {
+	PerAddress       int `yaml:"per_address"`
+	Pushes           int `yaml:"pushes"`
+	ConcurrentPushes int `yaml:"concurrent_pushes"`
 }
 
 // scimFile configures the SCIM 2.0 directory.
@@ -60,7 +72,7 @@ type scimFile struct {
 }
 
 // serveFields lists the config file's fields for error messages.
-const serveFields = "name, addr, data, sources, scim, poll, poll_timeout, ssh_ca, ssh_ca_agent, witnesses and revocations_max_age"
+const serveFields = "name, addr, data, sources, scim, poll, poll_timeout, ssh_ca, ssh_ca_agent, witnesses, revocations_max_age and rate_limit"
 
 func runServe(ctx context.Context, c *cli, args []string) error {
 	tuneGC()
@@ -74,12 +86,17 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	sshCA := fs.String("ssh-ca", "", "SSH CA private key file for the certificates of roles with ssh (default: DATA/ssh-ca when it exists)")
 	sshCAAgent := fs.Bool("ssh-ca-agent", false, "sign certificates with the first key of the ssh-agent at SSH_AUTH_SOCK (a CA key on a hardware token)")
 	revMaxAge := fs.Duration("revocations-max-age", broker.DefaultRevocationsMaxAge, "how long relying parties may use a revocation list from /v1/revocations")
+	rateLimit := fs.Int("rate-limit", web.DefaultPerAddress, "challenges, sessions and key lookups one source address may ask for per minute, each route apart (-1: no limit)")
 	if _, err := parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	cfg := serveFile{Addr: *addr, Data: *data, Name: *name, SSHCA: *sshCA, SSHCAAgent: *sshCAAgent, RevocationsMaxAge: *revMaxAge}
+	if set["rate-limit"] && *rateLimit == 0 {
+		return errUsage("--rate-limit 0 would refuse every challenge and session: give requests per minute, or -1 for no limit")
+	}
+	cfg := serveFile{Addr: *addr, Data: *data, Name: *name, SSHCA: *sshCA, SSHCAAgent: *sshCAAgent, RevocationsMaxAge: *revMaxAge,
+		RateLimit: rateLimitFile{PerAddress: *rateLimit}}
 	if *config != "" {
 		if err := readServeFile(*config, &cfg, set); err != nil {
 			return err
@@ -115,7 +132,11 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}
 	sc := server.Config{Name: cfg.Name, Addr: cfg.Addr, Data: d, Logger: log, Witnesses: ws,
 		SSHCA:             server.SSHCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")},
-		RevocationsMaxAge: cfg.RevocationsMaxAge, Sources: cfg.Sources, PollEvery: cfg.Poll, PollTimeout: cfg.PollTimeout}
+		RevocationsMaxAge: cfg.RevocationsMaxAge, Sources: cfg.Sources, PollEvery: cfg.Poll, PollTimeout: cfg.PollTimeout,
+		Limits: web.Limits{PerAddress: cfg.RateLimit.PerAddress, Pushes: cfg.RateLimit.Pushes, ConcurrentPushes: cfg.RateLimit.ConcurrentPushes}}
+	if err := checkLimits(sc.Limits); err != nil {
+		return err
+	}
 	if err := cfg.checkUpstreams(*config, &sc); err != nil {
 		return err
 	}
@@ -140,6 +161,16 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	<-ctx.Done()
 	fmt.Fprintln(c.stdout, "shutting down")
 	return s.Close(context.WithoutCancel(ctx))
+}
+
+// checkLimits refuses a rate limit that would shut a route: 0 requests a
+// minute is not "no limit" (that is -1), and concurrent pushes must be one
+// or more (0 is the default).
+func checkLimits(l web.Limits) error {
+	if l.ConcurrentPushes < 0 {
+		return errUsage("rate_limit.concurrent_pushes %d: want 1 or more (0 or unset for the default %d)", l.ConcurrentPushes, web.DefaultConcurrentPushes)
+	}
+	return nil
 }
 
 // readServeFile reads the config file strictly; flags given on the command
@@ -174,6 +205,11 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 		f.SSHCA = filepath.Join(filepath.Dir(path), f.SSHCA)
 	}
 	cfg.Witnesses, cfg.Sources, cfg.SCIM, cfg.Poll, cfg.PollTimeout = f.Witnesses, f.Sources, f.SCIM, f.Poll, f.PollTimeout
+	perAddress := cfg.RateLimit.PerAddress
+	cfg.RateLimit = f.RateLimit
+	if set["rate-limit"] || f.RateLimit.PerAddress == 0 {
+		cfg.RateLimit.PerAddress = perAddress
+	}
 	if !set["revocations-max-age"] && f.RevocationsMaxAge != 0 {
 		cfg.RevocationsMaxAge = f.RevocationsMaxAge
 	}
