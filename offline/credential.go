@@ -36,8 +36,11 @@ type Material struct {
 
 	// Receipt is the c2sp.org/tlog-proof receipt of the grant's
 	// grant.issued audit entry (from `breakglass token ID --receipt`),
-	// carrying the entry as its extra; nil for none. Optional, even in
-	// strict mode; when given it is checked and LogKey is required.
+	// carrying the entry as its extra; nil for none. Required in strict
+	// mode: it binds the token to a grant the broker's log holds, so a
+	// token minted with a stolen signing key for a grant never issued,
+	// or under a new id for a revoked one, is refused. When given it is
+	// checked and LogKey, pinned by the relying party, is required.
 	Receipt []byte
 	// LogKey is the broker's audit log key (the note verifier key in
 	// audit-key.pub of its data folder).
@@ -47,8 +50,8 @@ type Material struct {
 	Witnesses     note.Verifiers
 	WitnessQuorum int
 
-	// Strict requires the evidence, the trusted admins and a revocation
-	// list, and recomputes the quorum. Outside strict mode a revocation
+	// Strict requires the evidence, the trusted admins, a revocation list
+	// and the audit receipt with its log key, and recomputes the quorum. Outside strict mode a revocation
 	// list or evidence is checked when given.
 	Strict bool
 	// Now is the verification time; the zero time means time.Now().
@@ -75,8 +78,9 @@ type Result struct {
 // VerifyCredential verifies jwt with m and returns what it proves. It
 // checks, stopping at the first failure:
 //  1. the token itself with token.Verify (the error wraps token's sentinels);
-//  2. in strict mode, that evidence, trusted admins and revocations are
-//     given (ErrNoEvidence, ErrNoTrust, ErrNoRevocations);
+//  2. in strict mode, that evidence, trusted admins, revocations, the
+//     receipt and the log key are given (ErrNoEvidence, ErrNoTrust,
+//     ErrNoRevocations, ErrNoReceipt, ErrNoLogKey);
 //  3. the revocation list when given: signature, freshness, issuer,
 //     sequence, and that the token's jti is not in it (ErrBadRevocations,
 //     ErrRevocationsExpired, ErrRevocationsRollback, ErrRevoked);
@@ -87,7 +91,8 @@ type Result struct {
 //     signed by LogKey and includes the entry (ErrReceiptUnverified),
 //     WitnessQuorum witnesses cosigned it (ErrWitnessQuorum), and the entry
 //     is the grant.issued entry of the credential's grant, request, role,
-//     requester, incident, approvers and policy (ErrReceiptMismatch).
+//     requester, incident, approvers, policy, issue time and expiry
+//     (ErrReceiptMismatch).
 //
 // No claims are returned with an error.
 func VerifyCredential(jwt string, m Material) (*Result, error) {
@@ -135,6 +140,10 @@ func (m *Material) strictInputs() error {
 		return fmt.Errorf("%w: give the trusted admins' policy and an admin quorum of at least 1", ErrNoTrust)
 	case m.Revocations == "":
 		return fmt.Errorf("%w: fetch the broker's revocation list while it is reachable and cache it", ErrNoRevocations)
+	case m.Receipt == nil:
+		return fmt.Errorf("%w: the grant's audit receipt binds the token to a grant the broker's log holds; the requester saves it with the token", ErrNoReceipt)
+	case m.LogKey == nil:
+		return fmt.Errorf("%w: pin the broker's audit log key (its audit-key.pub) to check the grant's receipt", ErrNoLogKey)
 	}
 	return nil
 }

@@ -41,6 +41,9 @@ var (
 	// ErrRevocationsRollback: the revocation list's sequence is lower than
 	// one the relying party has already seen.
 	ErrRevocationsRollback = errors.New("revocation list older than one already seen")
+	// ErrNoReceipt: strict mode was asked without the grant's audit
+	// receipt.
+	ErrNoReceipt = errors.New("no audit receipt")
 	// ErrNoLogKey: an audit receipt was given without the log key to
 	// verify it.
 	ErrNoLogKey = errors.New("no audit log key")

@@ -13,7 +13,8 @@ import (
 
 // A relying party verifies a credential strictly from material it cached:
 // the broker's JWKS, its signed revocation list, the policy bundle it pinned
-// (whose admins it trusts) and the grant's evidence.
+// (whose admins it trusts), the broker's audit log key, and the grant's
+// evidence and audit receipt.
 func ExampleVerifyCredential() {
 	dir, err := os.MkdirTemp("", "offline-example")
 	if err != nil {
@@ -46,7 +47,8 @@ func ExampleVerifyCredential() {
 		return
 	}
 	m := offline.Material{JWKS: f.keys.JWKS(), Issuer: "bg.test", Audience: "ops-api", Revocations: revocations,
-		Evidence: evidence, TrustedAdmins: trusted, AdminQuorum: 2, Strict: true, Now: start.Add(10 * time.Minute)}
+		Evidence: evidence, TrustedAdmins: trusted, AdminQuorum: 2, Receipt: f.receipt, LogKey: f.log.key,
+		Strict: true, Now: start.Add(10 * time.Minute)}
 	res, err := offline.VerifyCredential(credential, m)
 	if err != nil {
 		fmt.Println(err)

@@ -1,8 +1,10 @@
 package offline_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -12,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/hwkey"
 	"github.com/failsmall/breakglass/internal/brokertest"
@@ -69,6 +75,100 @@ type fixture struct {
 	stmt       broker.Statement
 	text       []byte // stmt encoded
 	claims     token.Claims
+	// log holds the grant.issued entry of claims, and receipt proves it,
+	// as the broker's audit log and `token --receipt` would.
+	log     *testLog
+	receipt []byte
+}
+
+// Fixed log and witness keys, as the audit package's tests.
+var (
+	logSeed     = bytes.Repeat([]byte{0x42}, ed25519.SeedSize)
+	otherSeed   = bytes.Repeat([]byte{0x43}, ed25519.SeedSize)
+	witnessSeed = bytes.Repeat([]byte{0x57}, ed25519.SeedSize)
+)
+
+// testLog is a broker's audit log in memory: the leaves, the stored hashes
+// and its signer, built with the audit package as the broker builds it.
+type testLog struct {
+	leaves [][]byte
+	hashes []tlog.Hash
+	signer note.Signer
+	key    note.Verifier
+}
+
+func (l *testLog) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		if x < 0 || x >= int64(len(l.hashes)) {
+			return nil, fmt.Errorf("no stored hash %d", x)
+		}
+		out[i] = l.hashes[x]
+	}
+	return out, nil
+}
+
+func openTestLog(seed []byte) (*testLog, error) {
+	skey, vkey, err := audit.NewKeyFromSeed(brokertest.Name, seed)
+	if err != nil {
+		return nil, err
+	}
+	l := &testLog{}
+	if l.signer, err = note.NewSigner(skey); err != nil {
+		return nil, err
+	}
+	if l.key, err = note.NewVerifier(vkey); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// add appends e and returns its index.
+func (l *testLog) add(e audit.Entry) (int64, error) {
+	leaf, err := e.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	n := int64(len(l.leaves))
+	hs, err := audit.StoredHashes(n, leaf, l)
+	if err != nil {
+		return 0, err
+	}
+	l.leaves, l.hashes = append(l.leaves, leaf), append(l.hashes, hs...)
+	return n, nil
+}
+
+// addGrant appends the grant.issued entry the broker writes for c.
+func (l *testLog) addGrant(c token.Claims) (int64, error) {
+	data, err := json.Marshal(map[string]any{"grant": c.ID, "request": c.RequestID, "role": c.Role, "requester": c.Subject,
+		"approvers": c.Approvers, "issued": c.IssuedAt, "expires": c.Expiry, "kid": "k1", "incident": c.Incident,
+		"policy": c.PolicyHash, "statement_digest": "sha256:00"})
+	if err != nil {
+		return 0, err
+	}
+	return l.add(audit.Entry{Type: broker.EventGrantIssued, Time: c.IssuedAt, Actor: "broker",
+		Subjects: []string{c.RequestID, c.ID}, Data: data})
+}
+
+// prove returns the receipt of entry index in a checkpoint of the whole
+// log, signed by the log and by cosigners, with the entry as extra.
+func (l *testLog) prove(index int64, cosigners ...note.Signer) ([]byte, error) {
+	size := int64(len(l.leaves))
+	root, err := audit.TreeHash(size, l)
+	if err != nil {
+		return nil, err
+	}
+	c := audit.Checkpoint{Origin: brokertest.Name, Size: size, Hash: root}
+	signed, err := note.Sign(&note.Note{Text: string(c.Text())}, append([]note.Signer{l.signer}, cosigners...)...)
+	if err != nil {
+		return nil, err
+	}
+	p, err := audit.ProveInclusion(index, size, l)
+	if err != nil {
+		return nil, err
+	}
+	r := audit.Receipt{Index: index, Proof: p, Checkpoint: signed, Extra: l.leaves[index]}
+	return r.Marshal(), nil
 }
 
 func buildFixture(dir string) (*fixture, error) {
@@ -97,6 +197,16 @@ func buildFixture(dir string) (*fixture, error) {
 		IssuedAt: start.Add(5 * time.Minute), Expiry: start.Add(35 * time.Minute), ID: "grant-1", Role: "prod-ssh-root",
 		Scopes: []string{"admin"}, Incident: "INC-4812", RequestID: "req-1", Approvers: []string{"bob", "dave", "erin"},
 		PolicyHash: f.bundleHash}
+	if f.log, err = openTestLog(logSeed); err != nil {
+		return nil, err
+	}
+	n, err := f.log.addGrant(f.claims)
+	if err != nil {
+		return nil, err
+	}
+	if f.receipt, err = f.log.prove(n); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -171,11 +281,13 @@ func (f *fixture) revocations(issued time.Time, maxAge time.Duration, seq uint64
 }
 
 // material is strict material for the fixture's grant checked ten minutes
-// after start, with a fresh revocation list revoking another grant.
+// after start, with a fresh revocation list revoking another grant and the
+// grant's audit receipt.
 func (f *fixture) material(e *offline.Evidence) (offline.Material, error) {
 	rev, err := f.revocations(start, time.Hour, 7, "grant-0")
 	return offline.Material{JWKS: f.keys.JWKS(), Issuer: brokertest.Name, Audience: "ops-api", Revocations: rev,
-		Evidence: e, TrustedAdmins: f.trusted, AdminQuorum: 2, Strict: true, Now: start.Add(10 * time.Minute)}, err
+		Evidence: e, TrustedAdmins: f.trusted, AdminQuorum: 2, Receipt: f.receipt, LogKey: f.log.key,
+		Strict: true, Now: start.Add(10 * time.Minute)}, err
 }
 
 func newFixture(t testing.TB) *fixture {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -30,20 +31,22 @@ type ReceiptResult struct {
 // grantIssued is the part of a grant.issued entry's data that the
 // credential also carries (see broker's mint).
 type grantIssued struct {
-	Grant     string   `json:"grant"`
-	Request   string   `json:"request"`
-	Role      string   `json:"role"`
-	Requester string   `json:"requester"`
-	Incident  string   `json:"incident"`
-	Approvers []string `json:"approvers"`
-	Policy    string   `json:"policy"`
+	Grant     string    `json:"grant"`
+	Request   string    `json:"request"`
+	Role      string    `json:"role"`
+	Requester string    `json:"requester"`
+	Incident  string    `json:"incident"`
+	Approvers []string  `json:"approvers"`
+	Policy    string    `json:"policy"`
+	Issued    time.Time `json:"issued"`
+	Expires   time.Time `json:"expires"`
 }
 
 // checkReceipt verifies m.Receipt for the credential c: it parses, carries
 // its leaf as extra, proves that leaf in a checkpoint signed by m.LogKey
 // (and cosigned by m.WitnessQuorum of m.Witnesses when above 0), and the
 // leaf is the grant.issued entry of c's grant with c's request, role,
-// requester, incident, approvers and policy.
+// requester, incident, approvers, policy, issue time and expiry.
 func (m *Material) checkReceipt(c *token.Claims) (*ReceiptResult, error) {
 	if m.LogKey == nil {
 		return nil, fmt.Errorf("%w: an audit receipt was given without the broker's log key (its audit-key.pub) to verify it", ErrNoLogKey)
@@ -128,5 +131,21 @@ func matchEntry(leaf []byte, c *token.Claims) error {
 	if !slices.Equal(d.Approvers, c.Approvers) {
 		return fmt.Errorf("%w: approvers are %q in the audit entry, %q in the credential", ErrReceiptMismatch, d.Approvers, c.Approvers)
 	}
+	for _, f := range []struct {
+		name          string
+		entry, claims time.Time
+	}{{"issue time", d.Issued, c.IssuedAt}, {"expiry", d.Expires, c.Expiry}} {
+		if !f.entry.Equal(f.claims) {
+			return fmt.Errorf("%w: the %s is %s in the audit entry, %s in the credential", ErrReceiptMismatch, f.name,
+				rfc3339(f.entry), rfc3339(f.claims))
+		}
+	}
 	return nil
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return "missing"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

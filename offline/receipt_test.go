@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
@@ -20,98 +20,42 @@ import (
 	"github.com/failsmall/breakglass/token"
 )
 
-// Fixed log and witness keys, as the audit package's tests.
-var (
-	logSeed     = bytes.Repeat([]byte{0x42}, ed25519.SeedSize)
-	otherSeed   = bytes.Repeat([]byte{0x43}, ed25519.SeedSize)
-	witnessSeed = bytes.Repeat([]byte{0x57}, ed25519.SeedSize)
-)
-
-// testLog is a broker's audit log in memory: the leaves, the stored hashes
-// and its signer, built with the audit package as the broker builds it.
-type testLog struct {
-	leaves [][]byte
-	hashes []tlog.Hash
-	signer note.Signer
-	key    note.Verifier
-}
-
-func (l *testLog) ReadHashes(idx []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(idx))
-	for i, x := range idx {
-		if x < 0 || x >= int64(len(l.hashes)) {
-			return nil, fmt.Errorf("no stored hash %d", x)
-		}
-		out[i] = l.hashes[x]
-	}
-	return out, nil
-}
-
+// newTestLog, appendEntry, appendGrant and receipt are the test forms of
+// openTestLog and testLog's add, addGrant and prove (helpers_test.go).
 func newTestLog(t testing.TB, seed []byte) *testLog {
 	t.Helper()
-	skey, vkey, err := audit.NewKeyFromSeed(brokertest.Name, seed)
+	l, err := openTestLog(seed)
 	if err != nil {
-		t.Fatal(err)
-	}
-	l := &testLog{}
-	if l.signer, err = note.NewSigner(skey); err != nil {
-		t.Fatal(err)
-	}
-	if l.key, err = note.NewVerifier(vkey); err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
 
-// appendEntry appends e and returns its index.
 func (l *testLog) appendEntry(t testing.TB, e audit.Entry) int64 {
 	t.Helper()
-	leaf, err := e.Marshal()
+	n, err := l.add(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := int64(len(l.leaves))
-	hs, err := audit.StoredHashes(n, leaf, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.leaves, l.hashes = append(l.leaves, leaf), append(l.hashes, hs...)
 	return n
 }
 
-// appendGrant appends the grant.issued entry the broker writes for c.
 func (l *testLog) appendGrant(t testing.TB, c token.Claims) int64 {
 	t.Helper()
-	data, err := json.Marshal(map[string]any{"grant": c.ID, "request": c.RequestID, "role": c.Role, "requester": c.Subject,
-		"approvers": c.Approvers, "issued": c.IssuedAt, "expires": c.Expiry, "kid": "k1", "incident": c.Incident,
-		"policy": c.PolicyHash, "statement_digest": "sha256:00"})
+	n, err := l.addGrant(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l.appendEntry(t, audit.Entry{Type: broker.EventGrantIssued, Time: c.IssuedAt, Actor: "broker",
-		Subjects: []string{c.RequestID, c.ID}, Data: data})
+	return n
 }
 
-// receipt proves entry index in a checkpoint of the whole log, signed by
-// the log and by cosigners, with the entry as extra.
 func (l *testLog) receipt(t testing.TB, index int64, cosigners ...note.Signer) []byte {
 	t.Helper()
-	size := int64(len(l.leaves))
-	root, err := audit.TreeHash(size, l)
+	r, err := l.prove(index, cosigners...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := audit.Checkpoint{Origin: brokertest.Name, Size: size, Hash: root}
-	signed, err := note.Sign(&note.Note{Text: string(c.Text())}, append([]note.Signer{l.signer}, cosigners...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := audit.ProveInclusion(index, size, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := audit.Receipt{Index: index, Proof: p, Checkpoint: signed, Extra: l.leaves[index]}
-	return r.Marshal()
+	return r
 }
 
 func mustWitness(t testing.TB, name string, seed []byte) (*audit.CosignatureSigner, *audit.CosignatureVerifier) {
@@ -178,9 +122,63 @@ func TestVerifyCredentialReceipt(t *testing.T) {
 	if res, err = offline.VerifyCredential(mustMint(t, f, f.claims), m); err != nil || res.Receipt == nil || res.Receipt.Witnesses != nil {
 		t.Fatalf("without a quorum: %+v, %v", res, err)
 	}
-	m.Receipt, m.LogKey = nil, nil
+	// Strict mode requires the receipt and its log key; outside it,
+	// nothing is checked without one.
+	m.Receipt = nil
+	if _, err = offline.VerifyCredential(mustMint(t, f, f.claims), m); !errors.Is(err, offline.ErrNoReceipt) {
+		t.Fatalf("strict without a receipt: %v, want ErrNoReceipt", err)
+	}
+	m.Receipt, m.LogKey = rf.log.receipt(t, rf.index), nil
+	if _, err = offline.VerifyCredential(mustMint(t, f, f.claims), m); !errors.Is(err, offline.ErrNoLogKey) {
+		t.Fatalf("strict without a log key: %v, want ErrNoLogKey", err)
+	}
+	m.Receipt, m.Strict = nil, false
 	if res, err = offline.VerifyCredential(mustMint(t, f, f.claims), m); err != nil || res.Receipt != nil {
-		t.Fatalf("without a receipt: %+v, %v", res, err)
+		t.Fatalf("without a receipt, not strict: %+v, %v", res, err)
+	}
+}
+
+// TestStrictBindsTheGrant (issue 10, defect 2): with the broker's stolen
+// signing key and material anyone can read (the audit entries, the stored
+// bundle, hence evidence), a token re-minted under a new grant id for a
+// revoked grant, or with a later expiry, passed strict verification; the
+// receipt, required in strict mode, ties the token to the grant.issued
+// entry of its own grant, id, issue time and expiry alike.
+func TestStrictBindsTheGrant(t *testing.T) {
+	f := newFixture(t)
+	e := mustEvidence(t, f, "bob", "dave", "erin")
+	m := mustMaterial(t, f, e)
+	// grant-1 is revoked: the list names it.
+	rev, err := f.revocations(start, time.Hour, 8, "grant-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Revocations = rev
+	if _, err := offline.VerifyCredential(mustMint(t, f, f.claims), m); !errors.Is(err, offline.ErrRevoked) {
+		t.Fatalf("the revoked grant's own token: %v, want ErrRevoked", err)
+	}
+	// The thief mints the same grant under a new id, then (the grant not
+	// revoked) issued later so it lives on after the real one expired,
+	// and presents the evidence and the grant's real receipt.
+	reminted := f.claims
+	reminted.ID = "grant-1-again"
+	later := f.claims
+	later.IssuedAt, later.Expiry = f.claims.IssuedAt.Add(20*time.Minute), f.claims.Expiry.Add(20*time.Minute)
+	for name, c := range map[string]token.Claims{"a new grant id": reminted, "issued later": later} {
+		mm := m
+		if name == "issued later" {
+			mm.Now = f.claims.Expiry.Add(5 * time.Minute)
+			if mm.Revocations, err = f.revocations(start, time.Hour, 8); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := offline.VerifyCredential(mustMint(t, f, c), mm)
+		checkOnly(t, err, offline.ErrReceiptMismatch)
+		// Without the receipt, as before the fix, the same token passed.
+		mm.Strict, mm.Receipt = false, nil
+		if _, err := offline.VerifyCredential(mustMint(t, f, c), mm); err != nil {
+			t.Errorf("%s without the receipt outside strict mode: %v (the evidence alone cannot tell)", name, err)
+		}
 	}
 }
 

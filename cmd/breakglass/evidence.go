@@ -88,7 +88,9 @@ func (f *strictFlags) check(revFile string, online bool) error {
 		var missing []string
 		for _, m := range [][2]string{{f.evidence, "--evidence FILE (breakglass token ID --evidence FILE)"},
 			{f.trust, "--trust BUNDLE (the signed policy bundle you pinned)"},
-			{revFile, "--revocations FILE (breakglass revocations --out FILE)"}} {
+			{revFile, "--revocations FILE (breakglass revocations --out FILE)"},
+			{f.receipt, "--receipt FILE (breakglass token ID --receipt FILE: it binds the token to the grant the broker logged)"},
+			{f.logKey, "--log-key FILE (the broker's audit-key.pub, pinned)"}} {
 			if m[0] == "" {
 				missing = append(missing, m[1])
 			}
@@ -263,6 +265,7 @@ func strictError(err error, f *strictFlags, revFile string) error {
 		{offline.ErrWitnessQuorum, "accepted", "the receipt's checkpoint is not cosigned by enough of your witnesses yet: fetch it again later: breakglass token ID --receipt FILE"},
 		{offline.ErrBadReceipt, "accepted", "fetch it again: breakglass token ID --receipt " + f.receipt},
 		{offline.ErrNoLogKey, "accepted", "give --log-key FILE"},
+		{offline.ErrNoReceipt, "accepted", "give --receipt FILE"},
 	} {
 		if !errors.Is(err, h.sentinel) {
 			continue

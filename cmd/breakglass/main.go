@@ -49,7 +49,7 @@ var commands = map[string]command{
 	"token":   {"fetch your granted credentials: breakglass token ID [--out FILE] [--ssh [--pubkey KEY.pub]] [--evidence FILE]", runToken},
 	"revoke":  {"revoke a grant: breakglass revoke ID", runRevoke},
 	"submit":  {"relay an offline approval block to the broker (needs no key): breakglass submit [FILE|-]", runSubmit},
-	"verify":  {"verify a token offline: breakglass verify [--jwks FILE [--revocations FILE] | --broker URL] [--strict --evidence FILE --trust BUNDLE] --aud A TOKEN|-", runVerify},
+	"verify":  {"verify a token offline: breakglass verify [--jwks FILE [--revocations FILE] | --broker URL] [--strict --evidence FILE --trust BUNDLE --receipt FILE --log-key FILE] --aud A TOKEN|-", runVerify},
 	"keys":    {"list your agent's keys and their principals; `keys rotate` rotates the broker's signing key", runKeys},
 	"status":  {"show the broker's status: breakglass status [--json]", runStatus},
 	"ssh":     {"what sshd needs: breakglass ssh ca [--json] (CA key, sshd_config lines) | ssh krl --out FILE", runSSH},

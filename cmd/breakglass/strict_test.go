@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,14 +26,16 @@ import (
 
 // strictFixture is a dev broker with one grant of dev-admin to alice,
 // approved by bob and carol, and what a relying party caches to verify it
-// strictly: the token, its evidence, the JWKS, a revocation list and the
-// broker's active bundle as the pinned one.
+// strictly: the token, its evidence and audit receipt, the JWKS, a
+// revocation list, the broker's active bundle as the pinned one and its
+// audit log key.
 type strictFixture struct {
 	a                          *server.Server
 	dir                        string
 	keys                       server.Dir // holds dev-keys/{alice,bob,carol}
 	id                         string     // the request
 	tok, ev, jwks, list, trust string     // files
+	receipt, logKey            string     // files
 	evidence                   *offline.Evidence
 	alice, bob, carol          ssh.Signer
 	bobApproval, carolApproval offline.Approval
@@ -50,13 +53,14 @@ func newStrictFixture(t *testing.T) *strictFixture {
 	f := &strictFixture{a: a, dir: dir, keys: d,
 		tok: filepath.Join(dir, "tok.jwt"), ev: filepath.Join(dir, "ev.json"), jwks: filepath.Join(dir, "jwks.json"),
 		list: filepath.Join(dir, "list.jws"), trust: filepath.Join(dir, "trusted.bundle"),
+		receipt: filepath.Join(dir, "grant.receipt"), logKey: d.AuditPub(),
 		alice: mustLoadKey(t, filepath.Join(d.DevKeys(), "alice")), bob: mustLoadKey(t, filepath.Join(d.DevKeys(), "bob")),
 		carol: mustLoadKey(t, filepath.Join(d.DevKeys(), "carol"))}
 	out := f.mustRun(t, "request", "--key", f.key("alice"), "--role", "dev-admin", "--reason", "strict test: recompute the quorum", "--quiet")
 	f.id = strings.TrimSpace(out)
 	f.mustRun(t, "approve", "--key", f.key("bob"), "--yes", f.id)
 	f.mustRun(t, "approve", "--key", f.key("carol"), "--yes", f.id)
-	f.mustRun(t, "token", "--key", f.key("alice"), "--out", f.tok, "--evidence", f.ev, f.id)
+	f.mustRun(t, "token", "--key", f.key("alice"), "--out", f.tok, "--evidence", f.ev, "--receipt", f.receipt, f.id)
 	f.mustRun(t, "revocations", "--out", f.list)
 	f.fetchJWKS(t)
 	bundle, err := os.ReadFile(d.ActiveBundle())
@@ -102,7 +106,8 @@ func (f *strictFixture) fetchJWKS(t *testing.T) {
 }
 
 // verify runs `verify --strict` offline with the fixture's files, each
-// replaced by the one given in files ("evidence", "list", "trust").
+// replaced by the one given in files ("evidence", "list", "trust",
+// "receipt").
 func (f *strictFixture) verify(files map[string]string) (code int, stdout, stderr string) {
 	get := func(name, def string) string {
 		if v, ok := files[name]; ok {
@@ -111,7 +116,8 @@ func (f *strictFixture) verify(files map[string]string) (code int, stdout, stder
 		return def
 	}
 	return runCLI("verify", "--strict", "--jwks", f.jwks, "--iss", "breakglass-dev", "--aud", "breakglass-dev",
-		"--revocations", get("list", f.list), "--evidence", get("evidence", f.ev), "--trust", get("trust", f.trust), f.tok)
+		"--revocations", get("list", f.list), "--evidence", get("evidence", f.ev), "--trust", get("trust", f.trust),
+		"--receipt", get("receipt", f.receipt), "--log-key", f.logKey, f.tok)
 }
 
 // approvalBy returns the fixture evidence's approval signed by s.
@@ -272,11 +278,24 @@ func TestStrictVerify(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		want := "strict: quorum recomputed from 2 approvals by [bob carol] under bundle serial 1 (" + f.bundleHash + ")\n"
-		if !strings.HasSuffix(out, want) {
-			t.Errorf("stdout:\n%s\nwant it to end with %q", out, want)
+		want := regexp.MustCompile(`(?m)^strict: quorum recomputed from 2 approvals by \[bob carol\] under bundle serial 1 \(` +
+			regexp.QuoteMeta(f.bundleHash) + `\)\naudit: grant.issued entry \d+ included in checkpoint of size \d+ signed by breakglass-dev\n\z`)
+		if !want.MatchString(out) {
+			t.Errorf("stdout:\n%s\nwant it to end with the strict and audit lines (%s)", out, want)
 		}
 	})
+	// Strict verification without the receipt or the log key is refused:
+	// they bind the token to the grant the broker logged.
+	for _, drop := range []string{"--receipt", "--log-key"} {
+		args := []string{"verify", "--strict", "--jwks", f.jwks, "--iss", "breakglass-dev", "--aud", "breakglass-dev",
+			"--revocations", f.list, "--evidence", f.ev, "--trust", f.trust, "--receipt", f.receipt, "--log-key", f.logKey, f.tok}
+		i := slices.Index(args, drop)
+		args = slices.Delete(args, i, i+2)
+		code, _, errOut := runCLI(args...)
+		if code != 2 || !strings.Contains(errOut, "--strict needs "+drop+" FILE") {
+			t.Errorf("verify --strict without %s: exit %d, stderr %q; want 2 naming %s", drop, code, errOut, drop)
+		}
+	}
 }
 
 // TestStrictTokenEvidenceFile: the evidence file token --evidence writes is

@@ -85,11 +85,12 @@ witnesses:
 	if out := mustCLI(t, online, "approve", key("carol"), "--yes", id); !strings.Contains(out, "quorum met") {
 		t.Errorf("carol's approval printed %q, want quorum met", out)
 	}
-	mustCLI(t, online, "token", key("alice"), "--out", f("tok.jwt"), "--evidence", f("ev.json"), id)
+	mustCLI(t, online, "token", key("alice"), "--out", f("tok.jwt"), "--evidence", f("ev.json"), "--receipt", f("grant.receipt"), id)
 	mustCLI(t, online, "revocations", "--out", f("list.jws"))
 	mustWriteFile(t, f("jwks.json"), string(mustGet(t, url+"/.well-known/jwks.json")))
 	out = mustCLI(t, nil, "verify", "--strict", "--evidence", f("ev.json"), "--trust", filepath.Join(data.Bundles(), "active.bundle"),
-		"--revocations", f("list.jws"), "--jwks", f("jwks.json"), "--iss", "breakglass-dev", "--aud", "breakglass-dev", f("tok.jwt"))
+		"--revocations", f("list.jws"), "--jwks", f("jwks.json"), "--iss", "breakglass-dev", "--aud", "breakglass-dev",
+		"--receipt", f("grant.receipt"), "--log-key", data.AuditPub(), f("tok.jwt"))
 	for _, want := range []string{"token is valid: grant ", "approvers: bob, carol", "strict: quorum recomputed from 2 approvals by [bob carol]"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify --strict printed:\n%s\nwant a line with %q", out, want)

@@ -21,7 +21,7 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 	skew := fs.Duration("skew", 30*time.Second, "clock skew allowed")
 	revFile := fs.String("revocations", "", "refuse grants revoked in this cached revocation list (from `breakglass revocations --out`; default with --broker: fetch the broker's)")
 	var sf strictFlags
-	fs.BoolVar(&sf.strict, "strict", false, "recompute the grant's quorum offline: requires --evidence, --trust and --revocations")
+	fs.BoolVar(&sf.strict, "strict", false, "recompute the grant's quorum offline and bind the token to its logged grant: requires --evidence, --trust, --revocations, --receipt and --log-key")
 	fs.StringVar(&sf.evidence, "evidence", "", "check the grant's evidence (from `breakglass token ID --evidence FILE`) under the admins of --trust")
 	fs.StringVar(&sf.trust, "trust", "", "the signed policy bundle you pinned: its admins, admin_quorum of them, must have signed the evidence's bundle")
 	fs.Uint64Var(&sf.minSequence, "min-sequence", 0, "refuse a revocation list numbered below this one (the highest you have seen)")
