@@ -124,9 +124,12 @@ func (s *Service) OpenSession(ctx context.Context, text, sig []byte) (token stri
 	return token, sess, nil
 }
 
-// Authenticate returns the principal of a session token.
+// Authenticate returns the principal of a session token, who must still be
+// in the active policy and not deactivated: a session ends with its
+// principal's place in the policy and directory.
 //
-// Errors: ErrUnauthenticated for a missing, unknown or expired session.
+// Errors: ErrUnauthenticated for a missing, unknown or expired session, or
+// one whose principal was removed or deactivated; ErrNoPolicy.
 func (s *Service) Authenticate(ctx context.Context, token string) (string, error) {
 	if token == "" {
 		return "", fmt.Errorf("%w: no session: sign a challenge at /v1/sessions first", ErrUnauthenticated)
@@ -145,6 +148,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (string, error
 	}
 	if !s.cfg.Clock.Now().Before(sess.Expires) {
 		return "", fmt.Errorf("%w: session expired at %s; open a new one", ErrUnauthenticated, sess.Expires.Format(time.RFC3339))
+	}
+	p, err := s.Policy()
+	if err != nil {
+		return "", err
+	}
+	if err := activePrincipal(p, sess.Principal); err != nil {
+		return "", fmt.Errorf("session of %s ended: %w", sess.Principal, err)
 	}
 	return sess.Principal, nil
 }

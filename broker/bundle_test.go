@@ -269,7 +269,7 @@ func TestDirectoryDeactivation(t *testing.T) {
 	if again, err := e.Svc.SetDirectory(ctx, "scim", off); err != nil || again {
 		t.Fatalf("the same restriction again changed something: %v, %v", again, err)
 	}
-	v, err := e.Svc.Get(ctx, granted.ID)
+	v, err := e.Svc.Get(ctx, "root", granted.ID)
 	if err != nil || v.Grant == nil || v.Grant.Revoked.IsZero() || v.Grant.RevokedBy != "directory:scim" {
 		t.Fatalf("alice's live grant %s after deactivation: %+v, %v", g.ID, v, err)
 	}

@@ -96,7 +96,7 @@ func testApprovalRefusals(t *testing.T, newEnv func(t *testing.T) *brokertest.En
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			r, sig := tt.setup(t, e)
-			before, err := e.Svc.Get(ctx, r.ID)
+			before, err := e.Svc.Get(ctx, "root", r.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func testApprovalRefusals(t *testing.T, newEnv func(t *testing.T) *brokertest.En
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			after, err := e.Svc.Get(ctx, r.ID)
+			after, err := e.Svc.Get(ctx, "root", r.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +139,7 @@ func TestRepeatedApprovalCountsOnce(t *testing.T) {
 	if !res.Duplicate || res.Grant != nil {
 		t.Fatalf("second approval by bob: duplicate=%v grant=%v, want duplicate and no grant", res.Duplicate, res.Grant)
 	}
-	v, _ := e.Svc.Get(context.Background(), r.ID)
+	v, _ := e.Svc.Get(context.Background(), "root", r.ID)
 	if len(v.Approvals) != 1 {
 		t.Errorf("%d approvals stored, want 1", len(v.Approvals))
 	}
@@ -269,7 +269,7 @@ func TestSweepExpires(t *testing.T) {
 		t.Fatalf("sweep = %d, %v; want 2 expired", n, err)
 	}
 	for _, id := range []string{pending.ID, granted.ID} {
-		v, _ := e.Svc.Get(ctx, id)
+		v, _ := e.Svc.Get(ctx, "root", id)
 		if v.Request.State != broker.StateExpired {
 			t.Errorf("request %s is %s, want expired", id, v.Request.State)
 		}

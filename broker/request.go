@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -64,6 +65,20 @@ type RequestFilter struct {
 	State     State
 	Requester string
 	Limit     int
+	// VisibleTo, when set, keeps only the requests it sees.
+	VisibleTo *Visibility
+}
+
+// Visibility is what a principal who is not a policy admin may read: the
+// requests they made, and those of the roles they may approve.
+type Visibility struct {
+	Requester string
+	Roles     []string
+}
+
+// Sees reports whether r is visible.
+func (v *Visibility) Sees(r *Request) bool {
+	return v == nil || r.Requester == v.Requester || slices.Contains(v.Roles, r.Role)
 }
 
 // idPattern matches NewID's output: 26 characters of Crockford base32.

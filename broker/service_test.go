@@ -93,7 +93,7 @@ func TestFullFlowMintsOneGrant(t *testing.T) {
 	if _, err := e.Approve(t, "erin", r); !errors.Is(err, broker.ErrAlreadyIssued) {
 		t.Errorf("approval after grant: err = %v, want ErrAlreadyIssued", err)
 	}
-	v, err := e.Svc.Get(context.Background(), r.ID)
+	v, err := e.Svc.Get(context.Background(), "root", r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,20 @@ func CheckApprover(p *Policy, role, requester, approver string) error {
 	return err
 }
 
+// ApproverRoles lists, sorted, the roles whose requests principal may
+// approve (for a requester other than principal): those with a clause
+// naming a group of theirs. A disabled or unknown principal approves none.
+func ApproverRoles(p *Policy, principal string) []string {
+	var out []string
+	for i := range p.Roles {
+		if _, err := approverFor(p, &p.Roles[i], "", principal); err == nil {
+			out = append(out, p.Roles[i].Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func approverFor(p *Policy, r *Role, requester, approver string) (*Principal, error) {
 	if approver == requester {
 		return nil, fmt.Errorf("%w: %q requested role %q", ErrSelfApproval, approver, r.Name)

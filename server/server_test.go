@@ -152,7 +152,7 @@ func TestOpenServesAFlowAndCloses(t *testing.T) {
 		if g.ID != grantID || g.Token == "" || g.SSHCertificate == "" {
 			t.Errorf("credentials: grant %q, token %d bytes, certificate %d bytes; want grant %q with both", g.ID, len(g.Token), len(g.SSHCertificate), grantID)
 		}
-		if v, err := b.s.Service().Get(ctx, req.ID); err != nil || v.Request.State != broker.StateIssued {
+		if v, err := b.s.Service().Get(ctx, "carol", req.ID); err != nil || v.Request.State != broker.StateIssued {
 			t.Errorf("Service().Get(%s) = %+v, %v; want state %s", req.ID, v, err, broker.StateIssued)
 		}
 	})
@@ -171,7 +171,7 @@ func TestOpenServesAFlowAndCloses(t *testing.T) {
 
 	t.Run("reopen", func(t *testing.T) {
 		again := openDev(t, d)
-		if v, err := again.s.Service().Get(ctx, reqID); err != nil || v.Grant == nil || v.Grant.ID != grantID {
+		if v, err := again.s.Service().Get(ctx, "carol", reqID); err != nil || v.Grant == nil || v.Grant.ID != grantID {
 			t.Errorf("the reopened broker's request %s: %+v, %v; want grant %s", reqID, v, err, grantID)
 		}
 		types := auditTypes(t, again.s)

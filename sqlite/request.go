@@ -51,9 +51,18 @@ func (t *Tx) Request(id string) (*broker.Request, error) {
 
 // Requests lists the requests matching f, newest first.
 func (t *Tx) Requests(f broker.RequestFilter) ([]*broker.Request, error) {
+	all, who, roles := 1, "", "[]"
+	if v := f.VisibleTo; v != nil {
+		enc, err := encodeList(v.Roles)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list requests: %w", err)
+		}
+		all, who, roles = 0, v.Requester, enc
+	}
 	rows, err := t.query(`SELECT `+requestColumns+` FROM requests
 		WHERE (?1 = '' OR state = ?1) AND (?2 = '' OR requester = ?2)
-		ORDER BY created DESC, id DESC LIMIT ?3`, string(f.State), f.Requester, limit(f.Limit))
+			AND (?4 OR requester = ?5 OR role IN (SELECT value FROM json_each(?6)))
+		ORDER BY created DESC, id DESC LIMIT ?3`, string(f.State), f.Requester, limit(f.Limit), all, who, roles)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list requests: %w", err)
 	}

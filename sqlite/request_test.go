@@ -77,18 +77,26 @@ func TestRequestsFilterAndOrder(t *testing.T) {
 	b.Requester = "bob"
 	c := newRequest("c", t0.Add(2*time.Minute))
 	c.State = broker.StateDenied
-	insertRequests(t, db, a, b, c)
+	d := newRequest("d", t0.Add(3*time.Minute))
+	d.Requester, d.Role = "mallory", "db-read"
+	insertRequests(t, db, a, b, c, d)
 	for _, tc := range []struct {
 		name string
 		f    broker.RequestFilter
 		want []*broker.Request
 	}{
-		{"all, newest first", broker.RequestFilter{}, []*broker.Request{c, b, a}},
-		{"state", broker.RequestFilter{State: broker.StatePending}, []*broker.Request{b, a}},
+		{"all, newest first", broker.RequestFilter{}, []*broker.Request{d, c, b, a}},
+		{"state", broker.RequestFilter{State: broker.StatePending}, []*broker.Request{d, b, a}},
 		{"requester", broker.RequestFilter{Requester: "alice"}, []*broker.Request{c, a}},
 		{"both", broker.RequestFilter{State: broker.StatePending, Requester: "alice"}, []*broker.Request{a}},
-		{"limit", broker.RequestFilter{Limit: 2}, []*broker.Request{c, b}},
-		{"none", broker.RequestFilter{Requester: "mallory"}, nil},
+		{"limit", broker.RequestFilter{Limit: 2}, []*broker.Request{d, c}},
+		{"none", broker.RequestFilter{Requester: "nobody"}, nil},
+		{"visible: own only", broker.RequestFilter{VisibleTo: &broker.Visibility{Requester: "mallory"}}, []*broker.Request{d}},
+		{"visible: own and a role", broker.RequestFilter{VisibleTo: &broker.Visibility{Requester: "bob", Roles: []string{"db-read"}}},
+			[]*broker.Request{d, b}},
+		{"visible: roles, with state", broker.RequestFilter{State: broker.StatePending,
+			VisibleTo: &broker.Visibility{Requester: "carol", Roles: []string{"prod-ssh-root", "db-read"}}}, []*broker.Request{d, b, a}},
+		{"visible: nothing", broker.RequestFilter{VisibleTo: &broker.Visibility{Requester: "carol"}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mustView(t, db, func(tx *sqlite.Tx) error {

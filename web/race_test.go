@@ -94,11 +94,11 @@ func TestFiftyApprovalsRaceToOneGrant(t *testing.T) {
 	if granted != 1 || len(recorded) != 2 || after != 47 {
 		t.Errorf("granted %d, recorded before the grant %d, refused after %d; want 1, 2, 47", granted, len(recorded), after)
 	}
-	issued, err := e.Svc.List(ctx, broker.RequestFilter{State: broker.StateIssued})
+	issued, err := e.Svc.List(ctx, r.Requester, broker.RequestFilter{State: broker.StateIssued})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := e.Svc.Get(ctx, r.ID)
+	v, err := e.Svc.Get(ctx, r.Requester, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

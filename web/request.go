@@ -86,7 +86,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	reqs, err := s.svc.List(r.Context(), f)
+	reqs, err := s.svc.List(r.Context(), principalOf(r), f)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -101,7 +101,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) {
-	v, err := s.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	v, err := s.svc.Get(r.Context(), principalOf(r), chi.URLParam(r, "id"))
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

@@ -150,7 +150,7 @@ func (b *scimBroker) principals(t *testing.T) []string {
 
 func (b *scimBroker) state(t *testing.T, id string) broker.State {
 	t.Helper()
-	v, err := b.a.Service().Get(context.Background(), id)
+	v, err := b.a.Service().Get(context.Background(), "carol", id)
 	if err != nil {
 		t.Fatal(err)
 	}
