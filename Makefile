@@ -6,14 +6,36 @@ ADDR ?= 127.0.0.1:8080
 # (golang/go#75804, unfixed in Go 1.26) into a spurious "context deadline
 # exceeded" failure on a loaded machine.
 FUZZTIME ?= 100000x
+# make install: the binary to $(DESTDIR)$(PREFIX)/bin; make install-systemd
+# adds the unit (dist/breakglass.service) to $(DESTDIR)$(SYSTEMDDIR).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: run build test deps vet fuzz bench
+.PHONY: run build test deps vet fuzz bench install install-systemd uninstall
 
 run: build
 	./bin/breakglass serve --dev --data $(DATA) --addr $(ADDR)
 
 build:
 	$(GO) build -o bin/breakglass ./cmd/breakglass
+
+# Built when missing only, so that `sudo make install` after `make build`
+# copies that binary and needs no Go toolchain as root.
+bin/breakglass:
+	$(GO) build -o bin/breakglass ./cmd/breakglass
+
+install: bin/breakglass
+	install -D -m 0755 bin/breakglass $(DESTDIR)$(BINDIR)/breakglass
+
+# The unit's ExecStart names the binary where `make install` put it.
+install-systemd: install
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDDIR)
+	sed 's|/usr/local/bin/breakglass|$(BINDIR)/breakglass|' dist/breakglass.service > $(DESTDIR)$(SYSTEMDDIR)/breakglass.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/breakglass.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/breakglass $(DESTDIR)$(SYSTEMDDIR)/breakglass.service
 
 deps:
 	./scripts/test-deps.sh
