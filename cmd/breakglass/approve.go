@@ -45,7 +45,11 @@ func runApprove(ctx context.Context, c *cli, args []string) error {
 	if err := checkShown(r, id.principal); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "You (%s) are approving:\n\n%s\n", id.principal, r.Statement)
+	shown, err := broker.DisplayText([]byte(r.Statement))
+	if err != nil {
+		return fmt.Errorf("not approved: the broker's statement for %s does not parse: %w", r.ID, err)
+	}
+	fmt.Fprintf(c.stdout, "You (%s) are approving:\n\n%s\n", id.principal, shown)
 	if !*yes && !c.confirm("Sign this approval with your key? [y/N] ") {
 		return fmt.Errorf("not approved: you did not confirm")
 	}

@@ -81,7 +81,11 @@ func runShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func printRequest(c *cli, r *web.RequestJSON) {
-	fmt.Fprintf(c.stdout, "request %s: %s\n\n%s\n", r.ID, r.State, r.Statement)
+	shown, err := broker.DisplayText([]byte(r.Statement))
+	if err != nil {
+		shown = fmt.Sprintf("  (the statement does not parse: %v)\n", err)
+	}
+	fmt.Fprintf(c.stdout, "request %s: %s\n\n%s\n", r.ID, r.State, shown)
 	fmt.Fprintf(c.stdout, "statement digest: %s\ncreated: %s\n", r.StatementDigest, r.Created.Format(time.RFC3339))
 	for _, a := range r.Approvals {
 		extra := ""

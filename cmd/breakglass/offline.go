@@ -86,7 +86,11 @@ func (c *cli) approveOffline(o offlineFlags, yes bool) error {
 	}
 	defer closeFn()
 	fp := ssh.FingerprintSHA256(signer.PublicKey())
-	fmt.Fprintf(c.stdout, "You (key %s) are approving, offline:\n\n%s\n", fp, text)
+	shown, err := broker.DisplayText(text)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "You (key %s) are approving, offline:\n\n%s\n", fp, shown)
 	if !yes && !c.confirm("Sign this approval with your key? [y/N] ") {
 		return fmt.Errorf("not approved: you did not confirm")
 	}

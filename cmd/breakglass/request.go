@@ -73,7 +73,11 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintln(c.stdout, req.ID)
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "request %s is pending; approvers sign this statement:\n\n%s\n", req.ID, req.Statement)
+	shown, err := broker.DisplayText([]byte(req.Statement))
+	if err != nil {
+		return fmt.Errorf("request %s: the broker's statement does not parse: %w", req.ID, err)
+	}
+	fmt.Fprintf(c.stdout, "request %s is pending; approvers sign this statement:\n\n%s\n", req.ID, shown)
 	fmt.Fprintf(c.stdout, "Approvers run: breakglass approve %s\nThen fetch the credentials with: breakglass token %s\n", req.ID, req.ID)
 	return nil
 }
