@@ -17,12 +17,12 @@ import (
 // database would hold it.
 type grantsStore struct {
 	broker.AuditStore
-	edit func([]string) []string
+	edit func([]broker.GrantRecord) []broker.GrantRecord
 }
 
-func (s grantsStore) GrantIDs(ctx context.Context) ([]string, error) {
-	ids, err := s.AuditStore.GrantIDs(ctx)
-	return s.edit(ids), err
+func (s grantsStore) GrantRecords(ctx context.Context) ([]broker.GrantRecord, error) {
+	gs, err := s.AuditStore.GrantRecords(ctx)
+	return s.edit(gs), err
 }
 
 // TestVerifyAuditGrantEntries: a log whose grants each have their
@@ -55,14 +55,15 @@ func TestVerifyAuditGrantEntries(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name      string
-		edit      func([]string) []string
+		edit      func([]broker.GrantRecord) []broker.GrantRecord
 		grant     string
 		fromEntry bool
 	}{
-		{"a grant without its entry", func(ids []string) []string { return append(ids, "01FAKEGRANT0000000000000000") },
-			"01FAKEGRANT0000000000000000", false},
-		{"an entry without its grant", func(ids []string) []string {
-			return slices.DeleteFunc(ids, func(id string) bool { return id == grant })
+		{"a grant without its entry", func(gs []broker.GrantRecord) []broker.GrantRecord {
+			return append(gs, broker.GrantRecord{ID: "01FAKEGRANT0000000000000000"})
+		}, "01FAKEGRANT0000000000000000", false},
+		{"an entry without its grant", func(gs []broker.GrantRecord) []broker.GrantRecord {
+			return slices.DeleteFunc(gs, func(g broker.GrantRecord) bool { return g.ID == grant })
 		}, grant, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,10 +86,23 @@ func TestGrantEntriesAfterTheSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Note(0, leaf)
-	if err := g.Check([]string{"G1"}, []string{"G1", "G2"}); err != nil {
+	g1 := broker.GrantRecord{ID: "G1", RequestID: "R1", State: broker.StateIssued}
+	g2 := broker.GrantRecord{ID: "G2", RequestID: "R2", State: broker.StateIssued}
+	if err := g.Check([]broker.GrantRecord{g1}, []broker.GrantRecord{g1, g2}); err != nil {
 		t.Errorf("G2 issued after the snapshot: %v, want no error", err)
 	}
-	if err := g.Check([]string{"G1", "G2"}, []string{"G1", "G2"}); err == nil {
+	if err := g.Check([]broker.GrantRecord{g1, g2}, []broker.GrantRecord{g1, g2}); err == nil {
 		t.Error("G2 held before the snapshot without an entry: no error")
+	}
+	// G1 revoked after the snapshot: the second read disagrees with the
+	// snapshot, the first agrees: no alarm. Both disagreeing is one.
+	revoked := g1
+	revoked.Revoked, revoked.State = true, broker.StateRevoked
+	if err := g.Check([]broker.GrantRecord{g1}, []broker.GrantRecord{revoked}); err != nil {
+		t.Errorf("G1 revoked after the snapshot: %v, want no error", err)
+	}
+	var rowErr *broker.GrantRowError
+	if err := g.Check([]broker.GrantRecord{revoked}, []broker.GrantRecord{revoked}); !errors.As(err, &rowErr) {
+		t.Errorf("G1 revoked in both reads, not in the log: %v, want a *GrantRowError", err)
 	}
 }

@@ -31,4 +31,7 @@ var (
 	ErrAuditUnavailable   = errors.New("audit log unavailable: refusing to change state")
 	ErrDuplicate          = errors.New("duplicate")
 	ErrCredentialsPending = errors.New("no credentials yet: the request has not been granted")
+	// ErrIntegrity: the store's rows disagree with the audit log (an
+	// edited database); the broker refuses to act on them.
+	ErrIntegrity = errors.New("the database disagrees with the audit log")
 )

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/failsmall/breakglass/audit"
 )
 
 // Cancel ends a pending request at its requester's signed word.
@@ -112,8 +114,13 @@ func revokeOps(ch *Change, g *Grant, from State, by string, now time.Time) {
 // broker has Receipts, the audit receipt of its issuance, to the requester
 // alone, and audits the fetch.
 //
+// The grant's rows are checked against its audit entries first (its issue
+// time, expiry, revocation and request state), so an edited database
+// cannot hand out a revoked or lapsed grant's credentials again.
+//
 // Errors: ErrNotFound for an unknown request; ErrForbidden when principal
 // is not the requester; ErrCredentialsPending while the request is pending;
+// ErrIntegrity when the grant's rows disagree with its audit entries;
 // ErrExpired, ErrDenied, ErrCancelled for a request that ended without a
 // grant; ErrRevoked, ErrGrantExpired for a grant that ended;
 // ErrAuditUnavailable when the fetch could not be audited or the receipt
@@ -136,7 +143,7 @@ func (s *Service) Credentials(ctx context.Context, principal, id string) (*Grant
 				}
 				return stateError(r)
 			}
-			return nil
+			return checkGrantLog(tx, r, g)
 		})
 		if err != nil {
 			return nil, err
@@ -156,4 +163,37 @@ func (s *Service) Credentials(ctx context.Context, principal, id string) (*Grant
 		return nil, err
 	}
 	return s.withReceipt(ctx, out)
+}
+
+// checkGrantLog fails with ErrIntegrity unless the rows of grant g and its
+// request r agree with the grant's audit entries, read through the store's
+// subject index (see GrantLog).
+func checkGrantLog(tx Tx, r *Request, g *Grant) error {
+	idx, leaves, err := tx.AuditEntries(g.ID)
+	if err != nil {
+		return err
+	}
+	gl := &GrantLog{Index: -1}
+	for i, leaf := range leaves {
+		e, err := audit.ParseEntry(leaf)
+		if err != nil {
+			return fmt.Errorf("%w: audit entry %d about grant %s: %v", ErrIntegrity, idx[i], g.ID, err)
+		}
+		if len(e.Subjects) != 2 || e.Subjects[1] != g.ID {
+			continue
+		}
+		if err := gl.NoteGrant(idx[i], e); err != nil {
+			return fmt.Errorf("%w: %v", ErrIntegrity, err)
+		}
+	}
+	if gl.Index < 0 {
+		return fmt.Errorf("%w: grant %s has no grant.issued entry; run breakglass audit verify", ErrIntegrity, g.ID)
+	}
+	row := GrantRecord{ID: g.ID, RequestID: g.RequestID, Issued: g.Issued, Expires: g.Expires,
+		Revoked: !g.Revoked.IsZero(), Delisted: false, State: r.State}
+	row.Delisted = gl.Delisted // Grant does not carry its delisting; it decides no access
+	if d := gl.Disagreement(row); d != "" {
+		return fmt.Errorf("%w: grant %s: %s; refusing its credentials (run breakglass audit verify)", ErrIntegrity, g.ID, d)
+	}
+	return nil
 }

@@ -55,6 +55,9 @@ type Tx interface {
 	// DelistableGrants lists revoked grants not delisted whose Expires is
 	// at or before before, soonest first.
 	DelistableGrants(before time.Time, limit int) ([]*Grant, error)
+	// AuditEntries returns the audit entries about subject (a grant id,
+	// say), oldest first, with their indexes in the log.
+	AuditEntries(subject string) (idx []int64, leaves [][]byte, err error)
 	// DueGrants lists unrevoked grants of issued requests whose Expires is
 	// at or before now.
 	DueGrants(now time.Time, limit int) ([]*Grant, error)

@@ -265,21 +265,25 @@ func (db *DB) AuditIndex(ctx context.Context, typ, subject string) (int64, error
 	return i, nil
 }
 
-// GrantIDs returns the id of every grant ever issued, for the verifier's
-// "every grant has its entry" check.
-func (db *DB) GrantIDs(ctx context.Context) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id FROM grants ORDER BY id`)
+// GrantRecords returns every grant ever issued as its rows say, for the
+// verifier's check of the rows against the log (broker.VerifyAudit).
+func (db *DB) GrantRecords(ctx context.Context) ([]broker.GrantRecord, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT g.id, g.request_id, g.issued, g.expires, g.revoked IS NOT NULL,
+		g.delisted IS NOT NULL, coalesce(r.state, '') FROM grants g LEFT JOIN requests r ON r.id = g.request_id ORDER BY g.id`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: grant ids: %w", err)
+		return nil, fmt.Errorf("sqlite: grant records: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []broker.GrantRecord
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("sqlite: grant ids: %w", err)
+		var g broker.GrantRecord
+		var issued, expires sql.NullInt64
+		var state string
+		if err := rows.Scan(&g.ID, &g.RequestID, &issued, &expires, &g.Revoked, &g.Delisted, &state); err != nil {
+			return nil, fmt.Errorf("sqlite: grant records: %w", err)
 		}
-		out = append(out, id)
+		g.Issued, g.Expires, g.State = fromNanos(issued), fromNanos(expires), broker.State(state)
+		out = append(out, g)
 	}
 	return out, rows.Err()
 }

@@ -227,3 +227,28 @@ func (t *Tx) DelistGrant(id string, at time.Time) error {
 	}
 	return nil
 }
+
+// AuditEntries returns the audit entries about subject, oldest first, with
+// their indexes, found through the subject index.
+func (t *Tx) AuditEntries(subject string) ([]int64, [][]byte, error) {
+	rows, err := t.query(`SELECT e.idx, e.leaf FROM audit_subjects s JOIN audit_entries e ON e.idx = s.idx
+		WHERE s.subject = ? ORDER BY e.idx`, subject)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: audit entries about %s: %w", subject, err)
+	}
+	defer rows.Close()
+	var idx []int64
+	var leaves [][]byte
+	for rows.Next() {
+		var i int64
+		var leaf []byte
+		if err := rows.Scan(&i, &leaf); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: audit entries about %s: %w", subject, err)
+		}
+		idx, leaves = append(idx, i), append(leaves, leaf)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("sqlite: audit entries about %s: %w", subject, err)
+	}
+	return idx, leaves, nil
+}

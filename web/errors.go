@@ -18,6 +18,7 @@ var errorTable = []struct {
 	{broker.ErrBundleRejected, http.StatusUnprocessableEntity, "bundle_rejected"},
 	{broker.ErrNoPolicy, http.StatusServiceUnavailable, "no_policy"},
 	{broker.ErrAuditUnavailable, http.StatusServiceUnavailable, "audit_unavailable"},
+	{broker.ErrIntegrity, http.StatusInternalServerError, "integrity"},
 	{broker.ErrPolicyChanged, http.StatusConflict, "policy_changed"},
 	{broker.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{broker.ErrSelfApproval, http.StatusForbidden, "self_approval"},

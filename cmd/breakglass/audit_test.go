@@ -150,6 +150,9 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 				`UPDATE g SET id = '01FAKEGRANT0000000000000000', request_id = '01FAKEREQUEST00000000000000'`,
 				`INSERT INTO grants SELECT * FROM g`},
 			want: "grant 01FAKEGRANT0000000000000000 has no grant.issued entry"},
+		{name: "grant expiry extended in its row",
+			sql:  []string{`UPDATE grants SET expires = expires + 86400000000000 WHERE id = (SELECT min(id) FROM grants)`},
+			want: "expiry is "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
