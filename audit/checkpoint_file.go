@@ -81,18 +81,31 @@ func readCheckpointFile(file string, v note.Verifier) (*Checkpoint, []byte, erro
 	return &c, signed, nil
 }
 
-// writeFile replaces the checkpoint file with signed unless the file holds
-// a checkpoint at least as large (written, say, by another process).
+// files are the checkpoint files: File and Mirror, those set.
+func (c *Checkpointer) files() []string {
+	var out []string
+	for _, f := range []string{c.cfg.File, c.cfg.Mirror} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// writeFile replaces each checkpoint file with signed unless it holds a
+// checkpoint at least as large (written, say, by another process).
 func (c *Checkpointer) writeFile(cp Checkpoint, signed []byte) error {
-	if c.cfg.File == "" || cp.Size <= c.fileSize {
+	files := c.files()
+	if len(files) == 0 || cp.Size <= c.fileSize {
 		return nil
 	}
-	if fc, _, err := readCheckpointFile(c.cfg.File, c.cfg.Verifier); err == nil && fc != nil && fc.Size >= cp.Size {
-		c.fileSize = fc.Size
-		return nil
-	}
-	if err := writeFileAtomic(c.cfg.File, signed); err != nil {
-		return err
+	for _, f := range files {
+		if fc, _, err := readCheckpointFile(f, c.cfg.Verifier); err == nil && fc != nil && fc.Size >= cp.Size {
+			continue
+		}
+		if err := writeFileAtomic(f, signed); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
 	}
 	c.fileSize = cp.Size
 	return nil

@@ -54,7 +54,12 @@ type CheckpointerConfig struct {
 	// File, when set, receives every new checkpoint (atomically, never an
 	// older one), outside the database, so a database restored from an
 	// old backup is caught at start (see CheckFile).
-	File      string
+	File string
+	// Mirror, when set, is a second checkpoint file kept in another place
+	// (the broker keeps it beside its signing keys), written and checked
+	// as File is: moving one file away no longer lets an older database
+	// start.
+	Mirror    string
 	Witnesses []WitnessConfig
 	Logger    *slog.Logger
 	// MinInterval spaces the checkpoints the background loop signs or
@@ -118,12 +123,15 @@ func NewCheckpointer(ctx context.Context, cfg CheckpointerConfig) (*Checkpointer
 		cfg.MinInterval = DefaultMinInterval
 	}
 	c := &Checkpointer{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), fileSize: -1}
-	if cfg.File != "" {
-		fc, err := CheckFile(ctx, cfg.File, cfg.Verifier, cfg.Store)
+	for i, f := range c.files() {
+		fc, err := CheckFile(ctx, f, cfg.Verifier, cfg.Store)
 		if err != nil {
 			return nil, err
 		}
-		if fc != nil {
+		switch {
+		case fc == nil:
+			c.fileSize = -1 // a missing file is written at once
+		case i == 0 || fc.Size < c.fileSize:
 			c.fileSize = fc.Size
 		}
 	}
@@ -244,7 +252,7 @@ func (c *Checkpointer) Sync(ctx context.Context) ([]byte, Checkpoint, error) {
 // witness pushers.
 func (c *Checkpointer) publish(cp Checkpoint, signed []byte) {
 	if err := c.writeFile(cp, signed); err != nil {
-		c.log.Error("could not write the checkpoint file", "file", c.cfg.File, "err", err)
+		c.log.Error("could not write the checkpoint file", "err", err)
 	}
 	for _, p := range c.pus {
 		p.notify()

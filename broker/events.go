@@ -36,6 +36,11 @@ const (
 	EventDirectoryChanged = "directory.changed"
 	// EventKeyRotated: subjects [new kid]; data {"old","new"} (RotateKey).
 	EventKeyRotated = "key.rotated"
+	// EventBrokerRestored: the database was put back from a backup (see
+	// RecordRestore): no subjects; data the backup's log size and the size
+	// of the log it replaced, so witnesses and verifiers see the fork
+	// from the replaced log is deliberate.
+	EventBrokerRestored = "broker.restored"
 	// EventBrokerStarted and EventBrokerStopped: no subjects.
 	EventBrokerStarted = "broker.started"
 	EventBrokerStopped = "broker.stopped"

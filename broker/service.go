@@ -227,3 +227,24 @@ func mustJSON(v any) json.RawMessage {
 	}
 	return b
 }
+
+// Restore describes a database put back from a backup.
+type Restore struct {
+	// BackupEntries is the backup's log size; Replaced the size of the
+	// log it replaced (0 when there was none), whose entries past
+	// BackupEntries the restored log no longer holds.
+	BackupEntries, Replaced int64
+	// ReplacedFile is where the replaced database was kept.
+	ReplacedFile string
+}
+
+// RecordRestore audits that the broker's database was restored from a
+// backup, as its first entry after the backup's: the log forks here from
+// the one witnesses last saw, on purpose.
+//
+// Errors: ErrAuditUnavailable when the entry could not be appended.
+func (s *Service) RecordRestore(ctx context.Context, r Restore) error {
+	return s.recordOnly(ctx, Event{Type: EventBrokerRestored, Actor: "broker",
+		Data: mustJSON(map[string]any{"backup_entries": r.BackupEntries, "replaced_entries": r.Replaced,
+			"lost_entries": max(r.Replaced-r.BackupEntries, 0), "replaced_file": r.ReplacedFile})})
+}

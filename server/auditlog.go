@@ -187,7 +187,7 @@ func (h *commitHook) afterCommit() {
 // behind the checkpoint file, and starts the checkpointer.
 func openAuditLog(ctx context.Context, cfg Config, db *sqlite.DB, hook *commitHook, s note.Signer, v note.Verifier) (*auditLog, error) {
 	cp, err := audit.NewCheckpointer(ctx, audit.CheckpointerConfig{Store: db.CheckpointStore(), Signer: s, Verifier: v,
-		File: cfg.Data.Checkpoint(), Witnesses: cfg.Witnesses, Logger: cfg.Logger})
+		File: cfg.Data.Checkpoint(), Mirror: cfg.Data.CheckpointMirror(), Witnesses: cfg.Witnesses, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,10 @@ func (d Dir) AuditPub() string { return filepath.Join(string(d), "audit-key.pub"
 // rolled back behind it.
 func (d Dir) Checkpoint() string { return filepath.Join(string(d), "checkpoint") }
 
+// CheckpointMirror is the second copy of the checkpoint file, beside the
+// signing keys: both guard against starting an older database.
+func (d Dir) CheckpointMirror() string { return filepath.Join(d.Keys(), "checkpoint") }
+
 // mkPrivate creates the data folder 0700 when it is missing and refuses it
 // (checkPrivate) otherwise, before anything is written in it.
 func (d Dir) mkPrivate() error {

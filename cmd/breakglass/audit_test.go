@@ -242,6 +242,19 @@ func TestAuditRollbackRefused(t *testing.T) {
 		t.Fatalf("server.Open on a database restored from a backup = %v, want a rollback refusal", err)
 	}
 	t.Log(err)
+	// Moving the checkpoint file away (issue 10, defect 9) does not help:
+	// its copy beside the keys refuses the old database too.
+	hidden := filepath.Join(dir, "checkpoint.hidden")
+	if err := os.Rename(filepath.Join(dir, "data", "checkpoint"), hidden); err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.Open(context.Background(), server.Config{Name: "bg.audit.test", Data: server.Dir(filepath.Join(dir, "data"))})
+	if !errors.As(err, &stale) || !strings.Contains(err.Error(), "rollback") || !strings.Contains(err.Error(), filepath.Join("keys", "checkpoint")) {
+		t.Fatalf("server.Open with the checkpoint file moved away = %v, want a rollback refusal naming keys/checkpoint", err)
+	}
+	if err := os.Rename(hidden, filepath.Join(dir, "data", "checkpoint")); err != nil {
+		t.Fatal(err)
+	}
 	code, _, errOut := runCLI("audit", "verify", "--db", filepath.Join(dir, "data", "breakglass.db"))
 	if code == 0 || !strings.Contains(errOut, "log truncated") {
 		t.Errorf("audit verify on the restored database: exit %d\n%s", code, errOut)

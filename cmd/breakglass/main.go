@@ -59,6 +59,8 @@ var commands = map[string]command{
 
 	"revocations": {"fetch and cache the signed list of revoked grants: breakglass revocations --out FILE", runRevocations},
 	"policy":      {"review, sign and push signed policy bundles: breakglass policy validate|sign|push|show|diff", runPolicy},
+	"backup":      {"copy a data folder's database consistently, with its checkpoint: breakglass backup --data DIR --out DIR", runBackup},
+	"restore":     {"put a backup back as a stopped broker's database, and audit it: breakglass restore --data DIR BACKUP", runRestore},
 }
 
 // exitError carries a specific exit code.
