@@ -42,6 +42,10 @@ type Config struct {
 	SSHCA SSHCASource
 	// Witnesses cosign the audit checkpoints.
 	Witnesses []audit.WitnessConfig
+	// AuditPublic serves the audit entries' contents to anyone
+	// (web.Config.AuditPublic); false, the default, needs a session for
+	// them, and serves checkpoints, proofs and hashes to anyone.
+	AuditPublic bool
 	// RevocationsMaxAge is the max age of the published revocation list
 	// (default broker.DefaultRevocationsMaxAge).
 	RevocationsMaxAge time.Duration

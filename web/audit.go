@@ -2,13 +2,17 @@ package web
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 )
 
@@ -69,7 +73,11 @@ type AuditProofJSON struct {
 	Proof [][]byte `json:"proof"`
 }
 
-// auditRoutes registers the audit read API: public, like the log itself.
+// auditRoutes registers the audit read API under /v1. The key, the
+// checkpoints, the stored hashes and the proofs are public: they are what
+// witnesses and relying parties check the log with. The entries' contents
+// (reasons, requesters, approvers, statements) need a session unless the
+// broker's config makes them public (Config.AuditPublic).
 func (s *Server) auditRoutes(r chi.Router) {
 	if s.cfg.Audit == nil {
 		return
@@ -77,7 +85,7 @@ func (s *Server) auditRoutes(r chi.Router) {
 	r.Get("/audit/key", s.auditKey)
 	r.Get("/audit/checkpoint", s.auditCheckpoint)
 	r.Get("/audit/checkpoints", s.auditCheckpoints)
-	r.Get("/audit/entries", s.auditEntries)
+	r.With(s.auditContents).Get("/audit/entries", s.auditEntries)
 	r.Get("/audit/hashes", s.auditHashes)
 	r.Get("/audit/proof/inclusion", s.auditInclusion)
 	r.Get("/audit/proof/consistency", s.auditConsistency)
@@ -232,4 +240,204 @@ func queryInts(r *http.Request, a, b string) (int64, int64, error) {
 		out[i] = v
 	}
 	return out[0], out[1], nil
+}
+
+// auditContents guards the routes that serve entry contents: a session,
+// unless Config.AuditPublic serves them to anyone.
+func (s *Server) auditContents(next http.Handler) http.Handler {
+	if s.cfg.AuditPublic {
+		return next
+	}
+	return s.session(next)
+}
+
+// TileHeight is the height of the c2sp.org/tlog-tiles tiles the broker
+// serves: 8, 256 hashes (or entries) a full tile, as tlog-tiles requires.
+const TileHeight = 8
+
+// TilePath is the c2sp.org/tlog-tiles path of t (height TileHeight):
+// tile/<L>/<N>[.p/<W>] for hash tiles, tile/entries/<N>[.p/<W>] for the
+// entry bundles (t.L == -1), with N in groups of three digits (x001/x234/067).
+// It is sumdb's Tile.Path without the height.
+func TilePath(t tlog.Tile) string {
+	p := strings.TrimPrefix(t.Path(), "tile/"+strconv.Itoa(t.H)+"/")
+	if rest, ok := strings.CutPrefix(p, "data/"); ok {
+		return "tile/entries/" + rest
+	}
+	return "tile/" + p
+}
+
+// tileRoutes registers the log in the c2sp.org/tlog-tiles layout at the
+// root: /checkpoint and the hash tiles for anyone, the entry bundles with
+// the entries' access rule (auditContents).
+func (s *Server) tileRoutes(r chi.Router) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	r.Get("/checkpoint", s.auditCheckpoint)
+	r.With(s.auditContents).Get("/tile/entries/*", s.entryBundle)
+	r.Get("/tile/*", s.hashTile)
+}
+
+// parseTile reads the tile the request's path names (after /tile/); data
+// selects the entry bundles. Paths that are not canonical are refused, so
+// each tile has one URL.
+func parseTile(r *http.Request, data bool) (tlog.Tile, error) {
+	rest := chi.URLParam(r, "*")
+	sumdb := "tile/" + strconv.Itoa(TileHeight) + "/"
+	if data {
+		sumdb += "data/"
+	}
+	t, err := tlog.ParseTilePath(sumdb + rest)
+	if err != nil || (t.L < 0) != data {
+		want := "tile/<L>/<N>[.p/<W>]"
+		if data {
+			want = "tile/entries/<N>[.p/<W>]"
+		}
+		return tlog.Tile{}, fmt.Errorf("%w: %s is not a c2sp.org/tlog-tiles path (%s, N in groups of three digits such as x001/234, W from 1 to 255)",
+			broker.ErrNotFound, r.URL.Path, want)
+	}
+	return t, nil
+}
+
+// treeSize is the size of the newest signed checkpoint: the tiles served
+// are those of that tree (or of an older one), never of entries no
+// checkpoint covers yet.
+func (s *Server) treeSize(ctx context.Context) (int64, error) {
+	signed, err := s.cfg.Audit.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	v, err := note.NewVerifier(s.cfg.Audit.VerifierKey())
+	if err != nil {
+		return 0, fmt.Errorf("audit log key: %w", err)
+	}
+	cp, _, err := audit.Open(signed, v)
+	if err != nil {
+		return 0, fmt.Errorf("the newest checkpoint: %w", err)
+	}
+	return cp.Size, nil
+}
+
+// tileCovered reports whether every hash (or entry) of t is fixed by a tree
+// of size leaves: its last hash at level t.L*t.H is complete.
+func tileCovered(t tlog.Tile, size int64) bool {
+	shift := t.H * max(t.L, 0)
+	if shift >= 63 {
+		return false
+	}
+	n := size >> shift // complete hashes at the tile's level
+	return t.N <= n>>t.H && t.N<<t.H+int64(t.W) <= n
+}
+
+func (s *Server) hashTile(w http.ResponseWriter, r *http.Request) {
+	t, err := parseTile(r, false)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	size, err := s.treeSize(r.Context())
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if !tileCovered(t, size) {
+		writeError(w, r, s.log, fmt.Errorf("%w: tile %s is beyond the newest checkpoint (size %d)", broker.ErrNotFound, TilePath(t), size))
+		return
+	}
+	data, err := tlog.ReadTileData(t, auditHashReader{r.Context(), s.cfg.Audit})
+	if err != nil {
+		writeError(w, r, s.log, fmt.Errorf("tile %s: %w", TilePath(t), err))
+		return
+	}
+	writeTile(w, data, true)
+}
+
+func (s *Server) entryBundle(w http.ResponseWriter, r *http.Request) {
+	t, err := parseTile(r, true)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	size, err := s.treeSize(r.Context())
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if !tileCovered(t, size) {
+		writeError(w, r, s.log, fmt.Errorf("%w: entry bundle %s is beyond the newest checkpoint (size %d)", broker.ErrNotFound, TilePath(t), size))
+		return
+	}
+	from := t.N << t.H
+	var b []byte
+	next := from
+	err = s.cfg.Audit.Entries(r.Context(), from, from+int64(t.W), func(i int64, leaf []byte) error {
+		if i != next {
+			return fmt.Errorf("audit log: entry %d in place of %d", i, next)
+		}
+		if len(leaf) > 0xffff {
+			return fmt.Errorf("audit entry %d is %d bytes, over the 64 KiB an entry bundle holds", i, len(leaf))
+		}
+		b = binary.BigEndian.AppendUint16(b, uint16(len(leaf)))
+		b = append(b, leaf...)
+		next++
+		return nil
+	})
+	if err == nil && next != from+int64(t.W) {
+		err = fmt.Errorf("audit log: %d entries in bundle %s, want %d", next-from, TilePath(t), t.W)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeTile(w, b, s.cfg.AuditPublic)
+}
+
+// writeTile sends a tile: the same path always has the same bytes, so it
+// may be cached for good; by shared caches only when public.
+func writeTile(w http.ResponseWriter, data []byte, public bool) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if public {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+		w.Header().Set("Vary", "Authorization")
+	}
+	w.Write(data)
+}
+
+// auditHashReader is a tlog.HashReader over AuditLog.Hashes. A tile's
+// stored hashes are increasing indexes; the runs among them with small gaps
+// (a level-0 tile's hashes, with the few higher-level ones between them)
+// are read in one range.
+type auditHashReader struct {
+	ctx context.Context
+	log AuditLog
+}
+
+// maxHashGap is the widest gap between two wanted stored hashes read in
+// one range.
+const maxHashGap = 16
+
+func (r auditHashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, 0, len(indexes))
+	for i := 0; i < len(indexes); {
+		j := i + 1
+		for j < len(indexes) && indexes[j] > indexes[j-1] && indexes[j]-indexes[j-1] <= maxHashGap {
+			j++
+		}
+		lo, hi := indexes[i], indexes[j-1]+1
+		hs, err := r.log.Hashes(r.ctx, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(hs)) != hi-lo {
+			return nil, fmt.Errorf("audit log: %d stored hashes for [%d, %d)", len(hs), lo, hi)
+		}
+		for _, x := range indexes[i:j] {
+			out = append(out, hs[x-lo])
+		}
+		i = j
+	}
+	return out, nil
 }

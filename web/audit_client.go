@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // The audit log's read API, for `breakglass audit` and remote verifiers.
@@ -65,3 +67,37 @@ func (c *Client) AuditConsistency(ctx context.Context, old, size int64) (*AuditP
 	var out AuditProofJSON
 	return &out, c.do(ctx, "GET", fmt.Sprintf("/v1/audit/proof/consistency?old=%d&new=%d", old, size), nil, &out)
 }
+
+// AuditTile fetches tile t (height TileHeight) from the broker's
+// c2sp.org/tlog-tiles layout: a hash tile, or (t.L == -1) an entry bundle,
+// which needs a session unless the broker's entries are public.
+func (c *Client) AuditTile(ctx context.Context, t tlog.Tile) ([]byte, error) {
+	var b []byte
+	return b, c.do(ctx, "GET", "/"+TilePath(t), nil, &b)
+}
+
+// TileReader is a tlog.TileReader over a broker's hash tiles, for
+// tlog.TileHashReader: proofs computed from it are checked against the
+// tree it is given, so the broker need not be trusted for them.
+type TileReader struct {
+	Ctx    context.Context
+	Client *Client
+}
+
+var _ tlog.TileReader = TileReader{}
+
+func (TileReader) Height() int { return TileHeight }
+
+func (r TileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		b, err := r.Client.AuditTile(r.Ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("tile %s: %w", TilePath(t), err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func (TileReader) SaveTiles([]tlog.Tile, [][]byte) {}

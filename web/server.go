@@ -33,6 +33,10 @@ type Config struct {
 	// Audit serves the audit log and the receipts of credentials; nil
 	// serves neither.
 	Audit AuditLog
+	// AuditPublic serves the audit entries' contents (/v1/audit/entries
+	// and the entry bundles /tile/entries/...) to anyone; false needs a
+	// session for them. Checkpoints, proofs and hashes are always public.
+	AuditPublic bool
 	// Sources reports the upstream sources' health; nil for none.
 	Sources func() []SourceJSON
 	// Limits bounds the costly unauthenticated routes (zero: defaults).
@@ -84,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/readyz", s.readyz)
 	r.Get("/.well-known/jwks.json", s.jwks)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.tileRoutes(r)
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/status", s.status)
 		lim := s.cfg.Limits

@@ -34,25 +34,32 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 
 // logFlags are the flags that choose which log an audit command reads.
 type logFlags struct {
+	c               *cli
 	db, broker, key string
 	json            bool
 }
 
+// addLogFlags adds the flags of the log to read: --db or --broker, and with
+// --broker the client flags --key and --as, which open the session the
+// broker's entries need (unless it serves them with audit_public: true).
 func (c *cli) addLogFlags(fs *flag.FlagSet) *logFlags {
-	f := &logFlags{}
+	f := &logFlags{c: c}
 	fs.StringVar(&f.db, "db", "", "read the log from this database file (the broker may be running)")
 	fs.StringVar(&f.broker, "broker", c.getenv("BREAKGLASS_URL"), "read the log from this broker (env BREAKGLASS_URL)")
 	fs.StringVar(&f.key, "log-key", "", "the log's verifier key, or a file holding it (default: audit-key.pub beside --db; with --broker, the key the broker states)")
+	fs.StringVar(&c.g.key, "key", c.g.key, "with --broker: open a session with this private key `FILE` to read the entries (the broker's entries need one unless it sets audit_public: true)")
+	fs.StringVar(&c.g.as, "as", c.g.as, "with --broker: open the session as this `PRINCIPAL` (picks among the ssh-agent's keys without --key)")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	return f
 }
 
 // openedLog is a log opened for reading: a database or a broker.
 type openedLog struct {
-	db     *sqlite.DB
-	cl     *web.Client
-	v      note.Verifier
-	keyMsg string // where the key came from, when not pinned
+	db      *sqlite.DB
+	cl      *web.Client
+	session string // the principal whose session reads the broker's entries; "" for none
+	v       note.Verifier
+	keyMsg  string // where the key came from, when not pinned
 }
 
 func (l *openedLog) close() {
@@ -83,6 +90,11 @@ func (f *logFlags) open(ctx context.Context) (*openedLog, error) {
 			return nil, err
 		}
 		l.cl = cl
+		if f.c.g.key != "" || f.c.g.as != "" {
+			if l.session, err = f.c.auditSession(ctx, cl); err != nil {
+				return nil, err
+			}
+		}
 		if f.key == "" {
 			if f.key, err = cl.AuditKey(ctx); err != nil {
 				return nil, err
@@ -99,6 +111,36 @@ func (f *logFlags) open(ctx context.Context) (*openedLog, error) {
 	}
 	l.v = v
 	return l, nil
+}
+
+// auditSession opens a read session on cl for the CLI's identity (--key
+// FILE, or the ssh-agent's key for --as) and returns its principal.
+func (c *cli) auditSession(ctx context.Context, cl *web.Client) (string, error) {
+	id, err := c.identity(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	defer id.close()
+	if err := cl.Login(ctx, id.principal, id.sign); err != nil {
+		return "", fmt.Errorf("open a session as %s to read the audit entries: %w", id.principal, err)
+	}
+	return id.principal, nil
+}
+
+// errEntriesNeedSession is what reading a broker's entries without a
+// session gives.
+var errEntriesNeedSession = errors.New("the broker's audit entries need a session: pass --key, or set audit_public: true on the broker")
+
+// entriesError explains a broker's refusal of the entries: no session, or
+// one the broker no longer accepts.
+func (l *openedLog) entriesError(err error) error {
+	if !errors.Is(err, broker.ErrUnauthenticated) {
+		return err
+	}
+	if l.session == "" {
+		return errEntriesNeedSession
+	}
+	return fmt.Errorf("the broker refused the session of %s for the audit entries: %w", l.session, err)
 }
 
 // parseVerifier reads a note verifier key given inline or as a file.
@@ -142,6 +184,9 @@ func runAuditVerify(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintln(c.stderr, l.keyMsg)
 	}
 	rep, grants, err := l.verify(ctx, opts)
+	if errors.Is(err, errEntriesNeedSession) || errors.Is(err, broker.ErrUnauthenticated) {
+		return err // not a verification failure: there is no evidence to show
+	}
 	if err != nil {
 		printEvidence(c.stderr, err)
 		return err
@@ -187,9 +232,14 @@ func trustedCheckpoint(file, db string) ([]byte, error) {
 // grants checked, -1 when it could not check them (a log read from a broker).
 func (l *openedLog) verify(ctx context.Context, opts audit.VerifyOptions) (*audit.Report, int, error) {
 	if l.cl != nil {
-		src, err := newRemoteSource(ctx, l.cl, l.v)
+		src, err := newRemoteSource(ctx, l, l.v)
 		if err != nil {
 			return nil, -1, err
+		}
+		if src.size > 0 { // the first page of entries, to report a refusal as such
+			if _, err := src.Entry(0); err != nil && !errors.Is(err, audit.ErrMissing) {
+				return nil, -1, err
+			}
 		}
 		rep, err := audit.VerifyLog(src, opts)
 		return rep, -1, err

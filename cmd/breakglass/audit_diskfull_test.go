@@ -70,6 +70,10 @@ func TestDiskFullFailsClosed(t *testing.T) {
 	if _, err := runFlow(ctx, cl); err != nil {
 		t.Fatalf("flow before the disk fills: %v", err)
 	}
+	reader := *cl // the audit entries need a session, opened while there is space
+	if err := reader.Login(ctx, "sre00", testSign("sre00")); err != nil {
+		t.Fatal(err)
+	}
 	filler := filepath.Join(dir, "filler")
 	fill(t, filler)
 	var err error
@@ -86,7 +90,7 @@ func TestDiskFullFailsClosed(t *testing.T) {
 	if _, err := cl.AuditCheckpoint(ctx); err != nil {
 		t.Errorf("audit checkpoint on a full disk: %v", err)
 	}
-	if _, err := cl.AuditEntries(ctx, 0, 5); err != nil {
+	if _, err := reader.AuditEntries(ctx, 0, 5); err != nil {
 		t.Errorf("audit entries on a full disk: %v", err)
 	}
 	code, out, errOut := runCLI("audit", "verify", "--db", filepath.Join(dir, "data", "breakglass.db"))

@@ -39,7 +39,7 @@ func (l *openedLog) entries(ctx context.Context, from, to int64, fn func(int64, 
 	for from < to {
 		es, err := l.cl.AuditEntries(ctx, from, to)
 		if err != nil {
-			return err
+			return l.entriesError(err)
 		}
 		if len(es) == 0 {
 			return fmt.Errorf("the broker sent no entries from %d", from)
@@ -256,13 +256,13 @@ func runAuditExport(ctx context.Context, c *cli, args []string) error {
 	if err := writeExport(filepath.Join(dir, "checkpoint"), signed); err != nil {
 		return err
 	}
-	tiles := tlog.NewTiles(8, 0, cp.Size)
+	tiles := tlog.NewTiles(web.TileHeight, 0, cp.Size)
 	for _, t := range tiles {
 		data, err := tlog.ReadTileData(t, l.db)
 		if err != nil {
 			return fmt.Errorf("tile %s: %w", t.Path(), err)
 		}
-		if err := writeExport(filepath.Join(dir, tilePath(t)), data); err != nil {
+		if err := writeExport(filepath.Join(dir, web.TilePath(t)), data); err != nil {
 			return err
 		}
 		if t.L == 0 {
@@ -273,13 +273,6 @@ func runAuditExport(ctx context.Context, c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "exported %d entries (checkpoint, %d hash tiles and their entry bundles) to %s\n", cp.Size, len(tiles), dir)
 	return nil
-}
-
-// tilePath is the c2sp.org/tlog-tiles path of t: sumdb's path without the
-// tile height, and "entries" for the data tiles.
-func tilePath(t tlog.Tile) string {
-	p := strings.Replace(t.Path(), "tile/8/", "tile/", 1)
-	return strings.Replace(p, "tile/data/", "tile/entries/", 1)
 }
 
 // exportBundle writes the entry bundle beside level-0 tile t: each entry
@@ -299,7 +292,7 @@ func (l *openedLog) exportBundle(ctx context.Context, dir string, t tlog.Tile) e
 		return err
 	}
 	data := tlog.Tile{H: t.H, L: -1, N: t.N, W: t.W}
-	return writeExport(filepath.Join(dir, tilePath(data)), b)
+	return writeExport(filepath.Join(dir, web.TilePath(data)), b)
 }
 
 func writeExport(path string, data []byte) error {

@@ -18,6 +18,7 @@ import (
 // never change, and later checkpoints are left out.
 type remoteSource struct {
 	ctx  context.Context
+	l    *openedLog
 	cl   *web.Client
 	v    note.Verifier
 	size int64
@@ -28,7 +29,8 @@ type remoteSource struct {
 	hashes [][]byte
 }
 
-func newRemoteSource(ctx context.Context, cl *web.Client, v note.Verifier) (*remoteSource, error) {
+func newRemoteSource(ctx context.Context, l *openedLog, v note.Verifier) (*remoteSource, error) {
+	cl := l.cl
 	signed, err := cl.AuditCheckpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -37,7 +39,7 @@ func newRemoteSource(ctx context.Context, cl *web.Client, v note.Verifier) (*rem
 	if err != nil {
 		return nil, fmt.Errorf("the broker's newest checkpoint: %w", err)
 	}
-	return &remoteSource{ctx: ctx, cl: cl, v: v, size: cp.Size}, nil
+	return &remoteSource{ctx: ctx, l: l, cl: cl, v: v, size: cp.Size}, nil
 }
 
 func (s *remoteSource) Size() (int64, error) { return s.size, nil }
@@ -49,7 +51,7 @@ func (s *remoteSource) Entry(i int64) ([]byte, error) {
 			return nil, fmt.Errorf("%w: entry %d: %w", audit.ErrMissing, i, err)
 		}
 		if err != nil {
-			return nil, err
+			return nil, s.l.entriesError(err)
 		}
 		s.leafLo, s.leaves = i, make([][]byte, len(es))
 		for k, e := range es {

@@ -282,11 +282,12 @@ func TestAuditReadCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCheckpointCovers(t, a, cl, v)
-	code, out, errOut := runCLI("audit", "verify", "--broker", a.URL(), "--log-key", pub)
+	key := writeTestKey(t, dir, "sre00") // the broker's entries need a session
+	code, out, errOut := runCLI("audit", "verify", "--broker", a.URL(), "--log-key", pub, "--key", key)
 	if code != 0 || !strings.Contains(out, "audit log verified") {
 		t.Errorf("audit verify --broker: exit %d\n%s%s", code, out, errOut)
 	}
-	code, out, errOut = runCLI("audit", "tail", "-n", "2", "--broker", a.URL(), "--log-key", pub)
+	code, out, errOut = runCLI("audit", "tail", "-n", "2", "--broker", a.URL(), "--log-key", pub, "--key", key)
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "credentials.fetched") {
 		t.Errorf("audit tail -n 2: exit %d\n%s%s", code, out, errOut)
 	}

@@ -47,6 +47,8 @@ type serveFile struct {
 	SSHCAAgent bool   `yaml:"ssh_ca_agent"`
 	// Witnesses cosign the audit log's checkpoints.
 	Witnesses []witnessFile `yaml:"witnesses"`
+	// AuditPublic serves the audit entries' contents without a session.
+	AuditPublic bool `yaml:"audit_public"`
 	// RevocationsMaxAge is how long relying parties may use a revocation
 	// list from /v1/revocations.
 	RevocationsMaxAge time.Duration `yaml:"revocations_max_age"`
@@ -72,7 +74,7 @@ type scimFile struct {
 }
 
 // serveFields lists the config file's fields for error messages.
-const serveFields = "name, addr, data, sources, scim, poll, poll_timeout, ssh_ca, ssh_ca_agent, witnesses, revocations_max_age and rate_limit"
+const serveFields = "name, addr, data, sources, scim, poll, poll_timeout, ssh_ca, ssh_ca_agent, witnesses, audit_public, revocations_max_age and rate_limit"
 
 func runServe(ctx context.Context, c *cli, args []string) error {
 	tuneGC()
@@ -130,7 +132,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *config, err)
 	}
-	sc := server.Config{Name: cfg.Name, Addr: cfg.Addr, Data: d, Logger: log, Witnesses: ws,
+	sc := server.Config{Name: cfg.Name, Addr: cfg.Addr, Data: d, Logger: log, Witnesses: ws, AuditPublic: cfg.AuditPublic,
 		SSHCA:             server.SSHCASource{File: cfg.SSHCA, Agent: cfg.SSHCAAgent, AgentSock: c.getenv("SSH_AUTH_SOCK")},
 		RevocationsMaxAge: cfg.RevocationsMaxAge, Sources: cfg.Sources, PollEvery: cfg.Poll, PollTimeout: cfg.PollTimeout,
 		Limits: web.Limits{PerAddress: cfg.RateLimit.PerAddress, Pushes: cfg.RateLimit.Pushes, ConcurrentPushes: cfg.RateLimit.ConcurrentPushes}}
@@ -205,6 +207,7 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 		f.SSHCA = filepath.Join(filepath.Dir(path), f.SSHCA)
 	}
 	cfg.Witnesses, cfg.Sources, cfg.SCIM, cfg.Poll, cfg.PollTimeout = f.Witnesses, f.Sources, f.SCIM, f.Poll, f.PollTimeout
+	cfg.AuditPublic = f.AuditPublic
 	perAddress := cfg.RateLimit.PerAddress
 	cfg.RateLimit = f.RateLimit
 	if set["rate-limit"] || f.RateLimit.PerAddress == 0 {
