@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -127,5 +128,8 @@ func TestNoPolicyStillServes(t *testing.T) {
 	}
 	if status, _, body := call(t, "GET", ts.URL+"/metrics", ""); status != 200 || !strings.Contains(body, "breakglass_policy_loaded 0") {
 		t.Errorf("/metrics = %d, want 200 with breakglass_policy_loaded 0", status)
+	}
+	if _, _, body := call(t, "GET", ts.URL+"/metrics", ""); !regexp.MustCompile(`(?m)^breakglass_build_info\{goversion="go[^"]+",modified="[^"]*",revision="[^"]*",version="[^"]*"\} 1$`).MatchString(body) {
+		t.Errorf("/metrics has no breakglass_build_info line with the versions:\n%s", body)
 	}
 }

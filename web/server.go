@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -75,7 +76,7 @@ func NewServer(cfg Config) *Server {
 		Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"})
 	s.grants = prometheus.NewCounter(prometheus.CounterOpts{Name: "breakglass_grants_issued_total",
 		Help: "Grants minted by this process."})
-	s.reg.MustRegister(s.reqs, s.latency, s.grants, collectors.NewGoCollector(),
+	s.reg.MustRegister(s.reqs, s.latency, s.grants, buildInfo(), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &stateCollector{s: s})
 	return s
 }
@@ -218,4 +219,27 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(sourceAgeDesc, prometheus.GaugeValue, src.AgeSeconds, src.Name, src.Kind)
 		ch <- prometheus.MustNewConstMetric(sourceUpDesc, prometheus.GaugeValue, up, src.Name, src.Kind)
 	}
+}
+
+// buildInfo is breakglass_build_info: 1, labelled with the module version,
+// the VCS revision and whether the tree was modified, and the Go version,
+// as the binary records them (runtime/debug.ReadBuildInfo).
+func buildInfo() prometheus.Collector {
+	version, revision, modified, goVersion := "unknown", "unknown", "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version, goVersion = bi.Main.Version, bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "breakglass_build_info",
+		Help:        "The running binary: 1, labelled with its module version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "modified": modified, "goversion": goVersion}})
+	g.Set(1)
+	return g
 }
