@@ -49,7 +49,7 @@ func runApprove(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("not approved: the broker's statement for %s does not parse: %w", r.ID, err)
 	}
-	fmt.Fprintf(c.stdout, "You (%s) are approving:\n\n%s\n", id.principal, shown)
+	fmt.Fprintf(c.humanOut(), "You (%s) are approving:\n\n%s\n", id.principal, shown)
 	if !*yes && !c.confirm("Sign this approval with your key? [y/N] ") {
 		return fmt.Errorf("not approved: you did not confirm")
 	}
@@ -82,7 +82,7 @@ func (c *cli) printApproval(reqID string, res *web.ApproveResultJSON) error {
 
 // confirm asks a yes/no question on stdin.
 func (c *cli) confirm(prompt string) bool {
-	fmt.Fprint(c.stdout, prompt)
+	fmt.Fprint(c.humanOut(), prompt)
 	line, _ := bufio.NewReader(c.stdin).ReadString('\n')
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes"

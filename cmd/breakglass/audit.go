@@ -156,7 +156,8 @@ func runAuditVerify(ctx context.Context, c *cli, args []string) error {
 	f := c.addLogFlags(fs)
 	trusted := fs.String("trusted", "", "a signed checkpoint FILE trusted from earlier (default with --db: the broker's checkpoint file beside it)")
 	var witnessKeys multiFlag
-	fs.Var(&witnessKeys, "witness-key", "a witness's cosignature key; its cosignatures are checked (repeatable)")
+	fs.Var(&witnessKeys, "witness", "a witness's cosignature `KEY` (its witness-key.pub); its cosignatures are checked (repeatable)")
+	c.aliasFlag(fs, "witness-key", "witness")
 	if _, err := parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func runAuditVerify(ctx context.Context, c *cli, args []string) error {
 	for _, k := range witnessKeys {
 		wv, err := audit.NewCosignatureVerifier(k)
 		if err != nil {
-			return fmt.Errorf("--witness-key %q: %w", k, err)
+			return fmt.Errorf("--witness %q: %w", k, err)
 		}
 		ws = append(ws, wv)
 	}

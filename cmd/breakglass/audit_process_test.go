@@ -228,7 +228,7 @@ func TestWitnessProcesses(t *testing.T) {
 	}
 	b.kill()
 	code, out, errOut := runCLI("audit", "verify", "--db", filepath.Join(dir, "data", "breakglass.db"),
-		"--witness-key", verifierKeyOf(t, witnesses[0]), "--witness-key", verifierKeyOf(t, witnesses[1]))
+		"--witness", verifierKeyOf(t, witnesses[0]), "--witness-key", verifierKeyOf(t, witnesses[1])) // the old spelling still works
 	if code != 0 || strings.Contains(out, "(0 cosigned") {
 		t.Fatalf("audit verify with the witness keys: exit %d\n%s%s", code, out, errOut)
 	}

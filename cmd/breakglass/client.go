@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -144,6 +145,15 @@ func (c *cli) login(ctx context.Context) (*web.Client, *identity, error) {
 		return nil, nil, err
 	}
 	return cl, id, nil
+}
+
+// humanOut is where a command writes text meant for a person: stdout,
+// but stderr with --json, whose stdout is the JSON document alone.
+func (c *cli) humanOut() io.Writer {
+	if c.g.json {
+		return c.stderr
+	}
+	return c.stdout
 }
 
 func (c *cli) printJSON(v any) error {

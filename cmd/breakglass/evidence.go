@@ -303,39 +303,3 @@ func strictLines(res *offline.Result, e int) []string {
 	}
 	return lines
 }
-
-// strictJSON is verify --json's output when evidence or a list was checked:
-// the claims, as without, and what else was checked.
-type strictJSON struct {
-	*token.Claims
-	Strict      bool                `json:"strict"`
-	Approvers   []string            `json:"approvers,omitempty"`
-	Bundle      *policy.BundleInfo  `json:"bundle,omitempty"`
-	Revocations *revocationListJSON `json:"revocations,omitempty"`
-	Receipt     *receiptJSON        `json:"audit_receipt,omitempty"`
-}
-
-type receiptJSON struct {
-	Index     int64    `json:"index"`
-	Size      int64    `json:"checkpoint_size"`
-	Log       string   `json:"log"`
-	Witnesses []string `json:"witnesses,omitempty"`
-}
-
-type revocationListJSON struct {
-	Issuer   string    `json:"issuer"`
-	Sequence uint64    `json:"sequence"`
-	Issued   time.Time `json:"issued"`
-	Expires  time.Time `json:"expires"`
-}
-
-func newStrictJSON(res *offline.Result) strictJSON {
-	out := strictJSON{Claims: res.Claims, Strict: res.Strict, Approvers: res.Approvers, Bundle: res.Bundle}
-	if l := res.Revocations; l != nil {
-		out.Revocations = &revocationListJSON{Issuer: l.Issuer, Sequence: l.Sequence, Issued: l.Issued, Expires: l.Expires()}
-	}
-	if r := res.Receipt; r != nil {
-		out.Receipt = &receiptJSON{Index: r.Index, Size: r.Size, Log: r.Origin, Witnesses: r.Witnesses}
-	}
-	return out
-}

@@ -43,7 +43,7 @@ func runKeys(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if c.g.json {
-		return c.printJSON(map[string]any{"keys": found})
+		return c.printJSON(keysJSON{Keys: nonNil(found)})
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tFINGERPRINT\tPRINCIPAL")

@@ -37,7 +37,7 @@ func runList(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if c.g.json {
-		return c.printJSON(map[string]any{"requests": reqs})
+		return c.printJSON(listJSON{Requests: nonNil(reqs)})
 	}
 	if len(reqs) == 0 {
 		fmt.Fprintln(c.stdout, "no requests")

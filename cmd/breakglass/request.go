@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/failsmall/breakglass/broker"
@@ -30,6 +31,11 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 		if d, err = broker.ParseDuration(*duration); err != nil {
 			return errUsage("--duration: %v (write it like 30m or 1h30m)", err)
 		}
+		// 0 means "the role's default" to the broker: say it rather than
+		// turn --duration 0s into the default silently.
+		if d <= 0 {
+			return errUsage("--duration %s: a grant must last longer than 0; leave --duration out for the role's default (`breakglass roles` shows it)", *duration)
+		}
 	}
 	cl, id, err := c.connect(ctx)
 	if err != nil {
@@ -47,6 +53,11 @@ func runRequest(ctx context.Context, c *cli, args []string) error {
 	stmt, err := cl.Prepare(ctx, web.PrepareJSON{Role: ask.Role, Requester: ask.Requester, Reason: ask.Reason,
 		Incident: ask.Incident, Duration: *duration, SSHKey: ask.SSHKey})
 	if err != nil {
+		if strings.Contains(err.Error(), "unknown role") {
+			if hint := unknownRole(ctx, cl, *role, id.principal); hint != nil {
+				return hint
+			}
+		}
 		return err
 	}
 	// What you see is what you sign: the statement must ask for what you

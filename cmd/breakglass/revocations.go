@@ -46,8 +46,8 @@ func runRevocations(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if c.g.json {
-		return c.printJSON(map[string]any{"file": *out, "issuer": l.Issuer, "sequence": l.Sequence,
-			"issued": l.Issued, "expires": l.Expires(), "revoked": l.Revoked})
+		return c.printJSON(revocationsWrittenJSON{File: *out, Issuer: l.Issuer, Sequence: l.Sequence,
+			Issued: l.Issued, Expires: l.Expires(), Revoked: nonNil(l.Revoked)})
 	}
 	fmt.Fprintf(c.stdout, "wrote revocation list #%d of %s (%d revoked grants, issued %s, valid until %s) to %s\n",
 		l.Sequence, l.Issuer, len(l.Revoked), l.Issued.Format(time.RFC3339), l.Expires().Format(time.RFC3339), *out)

@@ -49,7 +49,7 @@ func runSSHCA(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if c.g.json {
-		return c.printJSON(map[string]any{"public_key": ca.PublicKey, "fingerprint": ca.Fingerprint, "sshd_config": sshdConfigLines})
+		return c.printJSON(sshCAJSON{PublicKey: ca.PublicKey, Fingerprint: ca.Fingerprint, SSHDConfig: sshdConfigLines})
 	}
 	fmt.Fprintf(c.stdout, "%s\n\n", ca.PublicKey)
 	fmt.Fprintf(c.stdout, `# The broker's SSH CA (%s). To let sshd accept its certificates:
@@ -91,7 +91,7 @@ func runSSHKRL(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if c.g.json {
-		return c.printJSON(map[string]any{"file": *out, "version": krl.Version, "revoked_serials": krl.Serials})
+		return c.printJSON(sshKRLJSON{File: *out, Version: krl.Version, RevokedSerials: nonNil(krl.Serials)})
 	}
 	fmt.Fprintf(c.stdout, "wrote KRL version %d (%d revoked certificates) to %s\n", krl.Version, len(krl.Serials), *out)
 	return nil

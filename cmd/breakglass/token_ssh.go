@@ -45,8 +45,8 @@ func (c *cli) writeCert(g *web.GrantJSON, path, keyFile string, want ssh.PublicK
 		return err
 	}
 	if c.g.json {
-		return c.printJSON(map[string]any{"grant": g.ID, "file": path, "serial": cert.Serial, "key_id": cert.KeyId,
-			"principals": cert.ValidPrincipals, "expires": g.Expires})
+		return c.printJSON(sshCertJSON{Grant: g.ID, File: path, Serial: cert.Serial, KeyID: cert.KeyId,
+			Principals: nonNil(cert.ValidPrincipals), Expires: g.Expires})
 	}
 	fmt.Fprintf(c.stdout, "wrote the SSH certificate of grant %s to %s (serial %d, principals %s); it expires %s (in %s)\n",
 		g.ID, path, cert.Serial, strings.Join(cert.ValidPrincipals, ","), g.Expires.Format(time.RFC3339),

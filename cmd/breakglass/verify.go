@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/failsmall/breakglass/offline"
 	"github.com/failsmall/breakglass/token"
 	"github.com/failsmall/breakglass/web"
 )
@@ -15,20 +16,20 @@ import (
 func runVerify(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlags("verify")
 	c.addGlobals(fs)
-	jwksFile := fs.String("jwks", "", "verify offline against this JWKS file (from /.well-known/jwks.json)")
-	aud := fs.String("aud", "", "the audience you accept (required)")
-	iss := fs.String("iss", "", "the issuer you accept (default: the broker's name from --broker; required with --jwks)")
+	jwksFile := fs.String("jwks", "", "verify offline against this JWKS `FILE` (from /.well-known/jwks.json)")
+	aud := fs.String("aud", "", "the `AUDIENCE` you accept (required)")
+	iss := fs.String("iss", "", "the `ISSUER` you accept (default: the broker's name from --broker; required with --jwks)")
 	skew := fs.Duration("skew", 30*time.Second, "clock skew allowed")
-	revFile := fs.String("revocations", "", "refuse grants revoked in this cached revocation list (from `breakglass revocations --out`; default with --broker: fetch the broker's)")
+	revFile := fs.String("revocations", "", "refuse grants revoked in this cached revocation list `FILE` (from 'breakglass revocations --out FILE'; default with --broker: fetch the broker's)")
 	var sf strictFlags
 	fs.BoolVar(&sf.strict, "strict", false, "recompute the grant's quorum offline and bind the token to its logged grant: requires --evidence, --trust, --revocations, --receipt and --log-key")
-	fs.StringVar(&sf.evidence, "evidence", "", "check the grant's evidence (from `breakglass token ID --evidence FILE`) under the admins of --trust")
-	fs.StringVar(&sf.trust, "trust", "", "the signed policy bundle you pinned: its admins, admin_quorum of them, must have signed the evidence's bundle")
-	fs.Uint64Var(&sf.minSequence, "min-sequence", 0, "refuse a revocation list numbered below this one (the highest you have seen)")
-	fs.StringVar(&sf.receipt, "receipt", "", "check the grant's audit receipt (from `breakglass token ID --receipt FILE`): its grant.issued entry is in the broker's log; requires --log-key")
-	fs.StringVar(&sf.logKey, "log-key", "", "the broker's audit log key: the file audit-key.pub of its data folder, or the key itself")
-	fs.Var(&sf.witnesses, "witness", "a witness's cosignature key (its witness-key.pub), or a file holding it; --witness-quorum of them must have cosigned the receipt's checkpoint (repeatable)")
-	fs.IntVar(&sf.witnessQuorum, "witness-quorum", 0, "how many of the --witness keys must have cosigned the receipt's checkpoint (default: all of them)")
+	fs.StringVar(&sf.evidence, "evidence", "", "check the grant's evidence `FILE` (from 'breakglass token ID --evidence FILE') under the admins of --trust")
+	fs.StringVar(&sf.trust, "trust", "", "the signed policy `BUNDLE` you pinned: its admins, admin_quorum of them, must have signed the evidence's bundle")
+	fs.Uint64Var(&sf.minSequence, "min-sequence", 0, "refuse a revocation list numbered below this `SEQUENCE` (the highest you have seen)")
+	fs.StringVar(&sf.receipt, "receipt", "", "check the grant's audit receipt `FILE` (from 'breakglass token ID --receipt FILE'): its grant.issued entry is in the broker's log; requires --log-key")
+	fs.StringVar(&sf.logKey, "log-key", "", "the broker's audit log `KEY`: the file audit-key.pub of its data folder, or the key itself")
+	fs.Var(&sf.witnesses, "witness", "a witness's cosignature `KEY` (its witness-key.pub), or a file holding it; --witness-quorum of them must have cosigned the receipt's checkpoint (repeatable)")
+	fs.IntVar(&sf.witnessQuorum, "witness-quorum", 0, "how many (`N`) of the --witness keys must have cosigned the receipt's checkpoint (default: all of them)")
 	pos, err := parse(fs, args, 1, 1, "[--jwks FILE|--broker URL] [--revocations FILE] [--strict] [--evidence FILE --trust BUNDLE] [--receipt FILE --log-key FILE [--witness KEY... [--witness-quorum N]]] --aud AUDIENCE TOKEN|-")
 	if err != nil {
 		return err
@@ -81,7 +82,7 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.g.json {
-			return c.printJSON(claims)
+			return c.printJSON(newVerifyJSON(&offline.Result{Claims: claims}))
 		}
 		printClaims(c, claims)
 		return nil
@@ -91,7 +92,7 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if c.g.json {
-		return c.printJSON(newStrictJSON(res))
+		return c.printJSON(newVerifyJSON(res))
 	}
 	printClaims(c, res.Claims)
 	for _, l := range strictLines(res, approvals) {
@@ -129,4 +130,90 @@ func readToken(c *cli, arg string) (string, error) {
 		data = b
 	}
 	return strings.TrimSpace(string(data)), nil
+}
+
+// verifyJSON is `verify --json`: always the same keys, null for what was
+// not checked.
+type verifyJSON struct {
+	// Valid is always true: an invalid token exits 1 with the reason on
+	// stderr.
+	Valid  bool      `json:"valid"`
+	Strict bool      `json:"strict"`
+	Token  tokenJSON `json:"token"`
+	// Evidence is the quorum recomputed from --evidence; null without.
+	Evidence    *evidenceCheckJSON  `json:"evidence"`
+	Revocations *revocationListJSON `json:"revocations"`
+	Receipt     *receiptJSON        `json:"audit_receipt"`
+}
+
+// tokenJSON is a verified token's claims.
+type tokenJSON struct {
+	Grant     string    `json:"grant"` // jti
+	Issuer    string    `json:"issuer"`
+	Subject   string    `json:"subject"`
+	Audience  []string  `json:"audience"`
+	Role      string    `json:"role"`
+	Scopes    []string  `json:"scopes"`
+	Incident  string    `json:"incident"`
+	Request   string    `json:"request"`
+	Approvers []string  `json:"approvers"`
+	Policy    string    `json:"policy"`
+	Drill     bool      `json:"drill"`
+	IssuedAt  time.Time `json:"issued_at"`
+	NotBefore time.Time `json:"not_before"`
+	Expires   time.Time `json:"expires"`
+}
+
+// evidenceCheckJSON is what the evidence proved: who approved, under which
+// bundle.
+type evidenceCheckJSON struct {
+	Approvers []string       `json:"approvers"`
+	Bundle    bundleInfoJSON `json:"bundle"`
+}
+
+type bundleInfoJSON struct {
+	Serial  uint64    `json:"serial"`
+	Hash    string    `json:"hash"`
+	Created time.Time `json:"created"`
+}
+
+type receiptJSON struct {
+	Index     int64    `json:"index"`
+	Size      int64    `json:"checkpoint_size"`
+	Log       string   `json:"log"`
+	Witnesses []string `json:"witnesses"`
+}
+
+type revocationListJSON struct {
+	Issuer   string    `json:"issuer"`
+	Sequence uint64    `json:"sequence"`
+	Issued   time.Time `json:"issued"`
+	Expires  time.Time `json:"expires"`
+}
+
+func newVerifyJSON(res *offline.Result) verifyJSON {
+	cl := res.Claims
+	out := verifyJSON{Valid: true, Strict: res.Strict, Token: tokenJSON{Grant: cl.ID, Issuer: cl.Issuer, Subject: cl.Subject,
+		Audience: nonNil(cl.Audience), Role: cl.Role, Scopes: nonNil(cl.Scopes), Incident: cl.Incident, Request: cl.RequestID,
+		Approvers: nonNil(cl.Approvers), Policy: cl.PolicyHash, Drill: cl.Drill, IssuedAt: cl.IssuedAt.UTC(),
+		NotBefore: cl.NotBefore.UTC(), Expires: cl.Expiry.UTC()}}
+	if b := res.Bundle; b != nil {
+		out.Evidence = &evidenceCheckJSON{Approvers: nonNil(res.Approvers),
+			Bundle: bundleInfoJSON{Serial: b.Serial, Hash: b.Hash, Created: b.Created.UTC()}}
+	}
+	if l := res.Revocations; l != nil {
+		out.Revocations = &revocationListJSON{Issuer: l.Issuer, Sequence: l.Sequence, Issued: l.Issued.UTC(), Expires: l.Expires().UTC()}
+	}
+	if r := res.Receipt; r != nil {
+		out.Receipt = &receiptJSON{Index: r.Index, Size: r.Size, Log: r.Origin, Witnesses: nonNil(r.Witnesses)}
+	}
+	return out
+}
+
+// nonNil is s, or an empty slice for nil: JSON lists print as [], not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
