@@ -34,7 +34,9 @@ var (
 	// ErrRevoked: the grant is in the revocation list.
 	ErrRevoked = errors.New("credential revoked")
 	// ErrBadRevocations: the revocation list is malformed or not signed
-	// by a key of the JWKS.
+	// by a key of the JWKS. When the list names a kid the JWKS lacks, the
+	// error also wraps token.ErrNotInJWKS: the cached JWKS is older than
+	// the broker's signing key, fetch it again.
 	ErrBadRevocations = errors.New("invalid revocation list")
 	// ErrRevocationsExpired: the revocation list is older than its max age.
 	ErrRevocationsExpired = errors.New("revocation list too old")

@@ -28,11 +28,14 @@ type RevocationList = token.RevocationList
 // jwks and still fresh at now, and returns it. Errors wrap
 // ErrBadRevocations (malformed, wrong alg or typ, unknown kid, bad signature,
 // missing fields, issued more than MaxRevocationFuture after now) or
-// ErrRevocationsExpired (now is after Issued + MaxAge).
+// ErrRevocationsExpired (now is after Issued + MaxAge). For a kid the JWKS
+// does not hold the error also wraps token.ErrNotInJWKS: the JWKS, not the
+// list, is what to fetch again.
 func VerifyRevocations(jws string, jwks token.JWKS, now time.Time) (*RevocationList, error) {
 	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation())
 	var c token.RevocationClaims
+	var unknownKid *string // the kid, when the jwks lacks it
 	_, err := p.ParseWithClaims(jws, &c, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); typ != RevocationType {
 			return nil, fmt.Errorf("typ %q, want %q", t.Header["typ"], RevocationType)
@@ -40,10 +43,16 @@ func VerifyRevocations(jws string, jwks token.JWKS, now time.Time) (*RevocationL
 		kid, _ := t.Header["kid"].(string)
 		k, ok := jwks.Lookup(kid)
 		if !ok {
+			unknownKid = &kid
 			return nil, fmt.Errorf("kid %q is not in the jwks", kid)
 		}
 		return k.PublicKey()
 	})
+	if unknownKid != nil {
+		// Most likely a list signed with a key the broker rotated to after
+		// the JWKS was cached: the JWKS is what to fetch again.
+		return nil, fmt.Errorf("%w: signed with kid %q, which is %w", ErrBadRevocations, *unknownKid, token.ErrNotInJWKS)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRevocations, err)
 	}

@@ -22,6 +22,13 @@ var (
 	ErrMissingClaim = errors.New("token missing a required claim")
 )
 
+// ErrNotInJWKS comes with ErrUnknownKey when the token names a kid the JWKS
+// does not hold (and with offline.ErrBadRevocations for a revocation list
+// that does): most likely the broker rotated its signing key after the
+// JWKS was cached, so the remedy is to fetch the JWKS again. It refines
+// the error it comes with and is not one of Verify's verdicts.
+var ErrNotInJWKS = errors.New("not in the jwks")
+
 // VerifyOptions say what a relying party accepts.
 type VerifyOptions struct {
 	Issuer   string           // required; iss must equal it
@@ -103,7 +110,7 @@ func verificationKey(t *jwt.Token, jwks JWKS) (any, error) {
 	}
 	k, ok := jwks.Lookup(kid)
 	if !ok {
-		return nil, fmt.Errorf("%w: kid %q is not in the jwks", ErrUnknownKey, kid)
+		return nil, fmt.Errorf("%w: kid %q is %w", ErrUnknownKey, kid, ErrNotInJWKS)
 	}
 	pub, err := k.PublicKey()
 	if err != nil {

@@ -193,8 +193,7 @@ func runAuditVerify(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if f.json {
-		return c.printJSON(map[string]any{"size": rep.Size, "root": rep.RootHash.String(), "checkpoints": rep.Checkpoints,
-			"cosigned": rep.Cosigned, "entries": rep.Entries, "grants": grants, "trusted": opts.Trusted != nil})
+		return c.printJSON(newAuditVerifyJSON(rep, grants, opts.Trusted != nil))
 	}
 	fmt.Fprintf(c.stdout, "audit log verified: %d entries, root %s\n", rep.Size, rep.RootHash)
 	fmt.Fprintf(c.stdout, "%d signed checkpoints checked (%d cosigned by a known witness)", rep.Checkpoints, rep.Cosigned)
@@ -206,6 +205,36 @@ func runAuditVerify(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "%d grants, each with its grant.issued entry\n", grants)
 	}
 	return nil
+}
+
+// auditVerifyJSON is `audit verify --json`: what was verified. A log that
+// fails verification prints nothing on stdout (the evidence goes to
+// stderr) and exits 1.
+type auditVerifyJSON struct {
+	Size        int64  `json:"size"`        // entries
+	Root        string `json:"root"`        // the recomputed root hash, base64
+	Checkpoints int    `json:"checkpoints"` // recorded checkpoints checked
+	Cosigned    int    `json:"cosigned"`    // of those, cosigned by a --witness
+	// Entries counts the entries by type ("request.created": 3).
+	Entries map[string]int64 `json:"entries"`
+	// Grants is the number of grants checked against their entries; null
+	// when the log was read from a broker, which does not serve the rows.
+	Grants *int `json:"grants"`
+	// Trusted says whether the log was checked against a trusted
+	// checkpoint (--trusted, or the checkpoint file beside --db).
+	Trusted bool `json:"trusted"`
+}
+
+func newAuditVerifyJSON(rep *audit.Report, grants int, trusted bool) auditVerifyJSON {
+	out := auditVerifyJSON{Size: rep.Size, Root: rep.RootHash.String(), Checkpoints: rep.Checkpoints,
+		Cosigned: rep.Cosigned, Entries: rep.Entries, Trusted: trusted}
+	if out.Entries == nil {
+		out.Entries = map[string]int64{}
+	}
+	if grants >= 0 {
+		out.Grants = &grants
+	}
+	return out
 }
 
 // trustedCheckpoint reads --trusted, or the checkpoint file beside --db.

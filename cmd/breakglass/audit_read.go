@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/failsmall/breakglass/audit"
+	"github.com/failsmall/breakglass/sqlite"
 	"github.com/failsmall/breakglass/web"
 )
 
@@ -54,14 +56,19 @@ func (l *openedLog) entries(ctx context.Context, from, to int64, fn func(int64, 
 	return nil
 }
 
-// entryLine is an entry as `audit tail` and `audit show` print it.
+// entryLine is an entry as `audit tail` and `audit show` print it, and
+// their --json output (`audit show --json`; `audit tail --json` prints one
+// a line).
 type entryLine struct {
-	Index    int64           `json:"index"`
-	Type     string          `json:"type"`
-	Time     time.Time       `json:"time"`
-	Actor    string          `json:"actor"`
-	Subjects []string        `json:"subjects"`
-	Data     json.RawMessage `json:"data"`
+	Index int64     `json:"index"`
+	Type  string    `json:"type"`  // "domain.event", such as grant.issued
+	Time  time.Time `json:"time"`  // UTC, with nanoseconds
+	Actor string    `json:"actor"` // a principal id, or "broker"
+	// Subjects are the ids the entry is about: request, grant, key...
+	Subjects []string `json:"subjects"`
+	// Data is the entry's data as logged: an object whose keys depend on
+	// the type.
+	Data json.RawMessage `json:"data"`
 }
 
 func parseLine(i int64, leaf []byte) (entryLine, error) {
@@ -69,7 +76,7 @@ func parseLine(i int64, leaf []byte) (entryLine, error) {
 	if err != nil {
 		return entryLine{}, fmt.Errorf("entry %d: %w", i, err)
 	}
-	return entryLine{Index: i, Type: e.Type, Time: e.Time, Actor: e.Actor, Subjects: e.Subjects, Data: e.Data}, nil
+	return entryLine{Index: i, Type: e.Type, Time: e.Time.UTC(), Actor: e.Actor, Subjects: nonNil(e.Subjects), Data: e.Data}, nil
 }
 
 func (c *cli) printEntry(e entryLine, asJSON bool) {
@@ -192,7 +199,7 @@ func (l *openedLog) receipt(ctx context.Context, i int64) (*audit.Receipt, []byt
 	var signed, leaf []byte
 	var err error
 	if l.db != nil {
-		signed, err = l.db.LatestCheckpoint(ctx)
+		signed, err = newestCheckpoint(ctx, l.db)
 	} else {
 		signed, err = l.cl.AuditCheckpoint(ctx)
 	}
@@ -226,6 +233,35 @@ func (l *openedLog) receipt(ctx context.Context, i int64) (*audit.Receipt, []byt
 	return &audit.Receipt{Index: i, Proof: proof, Checkpoint: signed, Extra: leaf}, leaf, nil
 }
 
+// newestCheckpoint returns the database's newest checkpoint with the
+// witness cosignatures the broker keeps for it appended, as the broker's
+// audit API serves its checkpoints (sqlite's RecordedCheckpoints, which
+// /v1/audit/checkpoints serves, with the cosignatures in witness name
+// order), so that a receipt or an export made from the database carries
+// the same cosignatures as one made through the API.
+func newestCheckpoint(ctx context.Context, db *sqlite.DB) ([]byte, error) {
+	signed, err := db.LatestCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The recorded checkpoints in the order they were recorded: the newest
+	// is normally the last, but the match is by content, not position.
+	for start := 0; ; start += web.MaxAuditCheckpoints {
+		page, err := db.RecordedCheckpoints(ctx, start, web.MaxAuditCheckpoints)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			if bytes.HasPrefix(c, signed) {
+				return c, nil
+			}
+		}
+		if len(page) < web.MaxAuditCheckpoints {
+			return signed, nil
+		}
+	}
+}
+
 // runAuditExport writes the log in the c2sp.org/tlog-tiles layout: the
 // checkpoint, the hash tiles (tile/<L>/<N>[.p/<W>]) and the entry bundles
 // (tile/entries/<N>[.p/<W>]), as of the newest checkpoint.
@@ -244,7 +280,7 @@ func runAuditExport(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer l.close()
-	signed, err := l.db.LatestCheckpoint(ctx)
+	signed, err := newestCheckpoint(ctx, l.db)
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,9 @@ type strictFlags struct {
 	receipt, logKey string
 	witnesses       multiFlag
 	witnessQuorum   int
+	// jwksHint says how to fetch the --jwks FILE again; "" when verifying
+	// online, against the JWKS just fetched.
+	jwksHint string
 }
 
 // wanted reports whether verification goes through offline.VerifyCredential
@@ -241,6 +244,10 @@ func verifyStrict(ctx context.Context, cl *web.Client, f *strictFlags, revFile, 
 // party: a verdict on the grant ("NOT valid") or a problem with what it
 // cached ("NOT accepted"), and what to do.
 func strictError(err error, f *strictFlags, revFile string) error {
+	if errors.Is(err, offline.ErrBadRevocations) && errors.Is(err, token.ErrNotInJWKS) && f.jwksHint != "" {
+		// The list is fine: the cached JWKS predates the key that signed it.
+		return fmt.Errorf("token is NOT accepted: %w (%s)", err, f.jwksHint)
+	}
 	for _, h := range []struct {
 		sentinel error
 		verdict  string

@@ -261,7 +261,7 @@ func TestStrictVerify(t *testing.T) {
 		{"revocation list signed by another key", func(t *testing.T) map[string]string {
 			return map[string]string{"list": f.writeList(t, "other.jws", otherKeys, broker.RevocationList{Issuer: "breakglass-dev",
 				Sequence: 9, Issued: now, MaxAge: time.Hour, Revoked: []string{}})}
-		}, `token is NOT accepted: invalid revocation list: .*kid .* is not in the jwks \(fetch it again: breakglass revocations --out \S+other.jws\)`},
+		}, `token is NOT accepted: invalid revocation list: signed with kid "\S+", which is not in the jwks \(if the broker rotated its signing key after \S+jwks.json was fetched, fetch the JWKS again: curl -s BROKER/.well-known/jwks.json > \S+jwks.json\)`},
 		{"evidence missing", func(t *testing.T) map[string]string {
 			return map[string]string{"evidence": filepath.Join(f.dir, "missing.json")}
 		}, `read --evidence: open \S+missing.json: no such file or directory`},

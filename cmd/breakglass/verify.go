@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,6 +58,7 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 		if *iss == "" {
 			return errUsage("--iss is required with --jwks: name the broker you trust (its name, shown by `breakglass status`)")
 		}
+		sf.jwksHint = c.jwksHint(*jwksFile)
 	} else {
 		if cl, err = c.client(); err != nil {
 			return err
@@ -75,10 +77,16 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 	opts := token.VerifyOptions{Issuer: *iss, Audience: *aud, Leeway: *skew}
 	claims, err := token.Verify(raw, jwks, opts)
 	if err != nil {
+		if errors.Is(err, token.ErrNotInJWKS) && sf.jwksHint != "" {
+			return &exitError{1, fmt.Errorf("token is NOT valid: %w (%s)", err, sf.jwksHint)}
+		}
 		return &exitError{1, fmt.Errorf("token is NOT valid: %w", err)}
 	}
 	if !sf.wanted() {
 		if err := checkRevoked(ctx, cl, *revFile, jwks, *iss, claims.ID); err != nil {
+			if errors.Is(err, token.ErrNotInJWKS) && sf.jwksHint != "" {
+				return fmt.Errorf("%w (%s)", err, sf.jwksHint)
+			}
 			return err
 		}
 		if c.g.json {
@@ -99,6 +107,18 @@ func runVerify(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintln(c.stdout, l)
 	}
 	return nil
+}
+
+// jwksHint says what to do when a token or revocation list names a key the
+// cached JWKS in file lacks: fetch the JWKS again, as relying parties cache
+// it, since the broker may have rotated its signing key after it was
+// fetched.
+func (c *cli) jwksHint(file string) string {
+	url := strings.TrimRight(c.g.broker, "/")
+	if url == "" || url == defaultBroker && c.getenv("BREAKGLASS_URL") == "" {
+		url = "BROKER"
+	}
+	return fmt.Sprintf("if the broker rotated its signing key after %s was fetched, fetch the JWKS again: curl -s %s/.well-known/jwks.json > %s", file, url, file)
 }
 
 // printClaims prints what a relying party needs of a valid token.
