@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -19,6 +20,54 @@ type pusher struct {
 	w    WitnessConfig
 	wake chan struct{}
 	size int64 // the size the witness is believed to be at
+
+	mu     sync.Mutex // guards status
+	status WitnessStatus
+}
+
+// WitnessStatus is how a witness is doing, for status pages and metrics.
+type WitnessStatus struct {
+	Name, URL string
+	// Cosigned is the size of the newest checkpoint it cosigned (0 when
+	// none yet, in this process); LastSuccess when it did.
+	Cosigned    int64
+	LastSuccess time.Time
+	// LastError is its last failure (unreachable, refusing, answering
+	// garbage), at LastErrorAt; it is current when after LastSuccess.
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// Up reports whether the witness's last push succeeded.
+func (s WitnessStatus) Up() bool {
+	return !s.LastSuccess.IsZero() && !s.LastSuccess.Before(s.LastErrorAt)
+}
+
+func (p *pusher) record(err error, size int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if err != nil {
+		p.status.LastError, p.status.LastErrorAt = err.Error(), now
+		return
+	}
+	if size > p.status.Cosigned {
+		p.status.Cosigned = size
+	}
+	p.status.LastSuccess = now
+}
+
+// Witnesses reports each configured witness's status, in config order.
+func (c *Checkpointer) Witnesses() []WitnessStatus {
+	out := make([]WitnessStatus, 0, len(c.pus))
+	for _, p := range c.pus {
+		p.mu.Lock()
+		st := p.status
+		p.mu.Unlock()
+		st.Name, st.URL = p.w.Verifier.Name(), p.w.URL
+		out = append(out, st)
+	}
+	return out
 }
 
 // pushRetry is how long a pusher waits after a failure before trying again
@@ -42,9 +91,12 @@ func (p *pusher) run(ctx context.Context) {
 		case <-p.wake:
 		case <-retry.C:
 		}
-		err := p.push(ctx)
+		size, err := p.push(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if size > 0 || err != nil {
+			p.record(err, size)
 		}
 		if err != nil {
 			p.c.log.Error("witness did not cosign the audit checkpoint", "witness", p.w.Verifier.Name(), "url", p.w.URL, "err", err)
@@ -53,11 +105,16 @@ func (p *pusher) run(ctx context.Context) {
 	}
 }
 
-// push submits the newest checkpoint unless the witness already cosigned it.
-func (p *pusher) push(ctx context.Context) error {
+// push submits the newest checkpoint unless the witness already cosigned
+// it, and returns the size it has cosigned (0 when there is no checkpoint
+// yet).
+func (p *pusher) push(ctx context.Context) (int64, error) {
 	signed, cp, cos := p.c.latest()
-	if signed == nil || cos[p.w.Verifier.Name()] != nil {
-		return nil
+	if signed == nil {
+		return 0, nil
+	}
+	if cos[p.w.Verifier.Name()] != nil {
+		return cp.Size, nil
 	}
 	for attempt := 0; attempt < 3; attempt++ {
 		lines, err := p.submit(ctx, cp, signed)
@@ -67,15 +124,15 @@ func (p *pusher) push(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := p.keep(ctx, cp, signed, lines); err != nil {
-			return err
+			return 0, err
 		}
 		p.size = cp.Size
-		return nil
+		return cp.Size, nil
 	}
-	return fmt.Errorf("witness %s keeps answering with another size (last %d)", p.w.Verifier.Name(), p.size)
+	return 0, fmt.Errorf("witness %s keeps answering with another size (last %d)", p.w.Verifier.Name(), p.size)
 }
 
 func (p *pusher) submit(ctx context.Context, cp Checkpoint, signed []byte) ([]byte, error) {

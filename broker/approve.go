@@ -248,6 +248,8 @@ func stateError(r *Request) error {
 		return fmt.Errorf("%w: request %s", ErrCancelled, r.ID)
 	case StateRevoked:
 		return fmt.Errorf("%w: request %s", ErrRevoked, r.ID)
+	case StateSuperseded:
+		return fmt.Errorf("%w: request %s was superseded by policy bundle %s; the requester must request again", ErrPolicyChanged, r.ID, r.SupersededBy)
 	default:
 		return fmt.Errorf("%w: request %s is %s", ErrAlreadyIssued, r.ID, r.State)
 	}

@@ -40,7 +40,8 @@ func (s *Service) Pin(ctx context.Context, raw []byte, source string) (*StoredBu
 			return nil, fmt.Errorf("%w: a policy bundle is already pinned here (serial %d, %s); push new bundles signed by its admins instead", ErrConflict, have[0].Serial, have[0].Hash)
 		}
 		out = storedFrom(sb, now, source)
-		return s.insertBundle(RequireBundleHead{}, out, nil, signers, now), nil
+		ch := s.insertBundle(RequireBundleHead{}, out, nil, signers, now)
+		return ch, s.supersede(ctx, ch, out.Hash, now)
 	})
 	if err != nil {
 		return nil, err
@@ -71,6 +72,9 @@ const SourcePush = "push"
 // active bundle pushed again is a no-op. It is public, so its arrival says
 // nothing about whether the policy's sources still serve it, and a push
 // must not reset the bundle's age and with it stale_after's extra approval.
+// And a pushed bundle older than the active one is a rejection (audited,
+// ErrBundleRejected wrapping policy.ErrBundleSerial), not OutcomeOlder:
+// the pusher meant it, and must hear why nothing changed.
 //
 // Errors: as Activate's.
 func (s *Service) Push(ctx context.Context, raw []byte) (*Activation, error) {
@@ -94,7 +98,13 @@ func (s *Service) offer(ctx context.Context, raw []byte, source string, confirm 
 			s.Confirm()
 		}
 		return &Activation{Outcome: OutcomeCurrent, Bundle: st.bundle}, nil
+	case offered.Bundle.Serial < st.bundle.Serial && source == SourcePush:
+		// Someone pushed it on purpose: say why it changes nothing, and
+		// audit it as any rejection.
+		return nil, s.reject(ctx, source, offered.Hash, offered.Bundle.Serial,
+			fmt.Errorf("%w: serial %d is older than the active bundle's %d (%s)", policy.ErrBundleSerial, offered.Bundle.Serial, st.bundle.Serial, st.bundle.Hash))
 	case offered.Bundle.Serial < st.bundle.Serial:
+		// A source that is behind: not news, and not audited.
 		return &Activation{Outcome: OutcomeOlder, Bundle: st.bundle}, nil
 	}
 	info := policy.BundleInfo{Serial: st.bundle.Serial, Hash: st.bundle.Hash, Created: st.bundle.Created}
@@ -113,7 +123,8 @@ func (s *Service) offer(ctx context.Context, raw []byte, source string, confirm 
 			return nil, fmt.Errorf("%w: the active bundle changed while this one was checked; offer it again", ErrConflict)
 		}
 		out = storedFrom(sb, now, source)
-		return s.insertBundle(RequireBundleHead{Hash: st.bundle.Hash}, out, st.bundle, signers, now), nil
+		ch := s.insertBundle(RequireBundleHead{Hash: st.bundle.Hash}, out, st.bundle, signers, now)
+		return ch, s.supersede(ctx, ch, out.Hash, now)
 	})
 	if err != nil {
 		return nil, err
@@ -148,6 +159,36 @@ func (s *Service) insertBundle(head RequireBundleHead, b, prev *StoredBundle, si
 	}
 	ch := new(Change).Add(head, InsertBundle{Bundle: b})
 	return ch.Record(Event{Type: EventPolicyActivated, Time: now, Actor: "broker", Subjects: subjects, Data: mustJSON(data)})
+}
+
+// supersede adds to ch the move of every pending request not made under
+// bundle hash to StateSuperseded, each audited: a new bundle ends the
+// requests it invalidates in the same step as its activation. (A request
+// created under the old bundle while this change was planned is caught by
+// the next Sweep.)
+func (s *Service) supersede(ctx context.Context, ch *Change, hash string, now time.Time) error {
+	var pending []*Request
+	if err := s.view(ctx, func(tx Tx) (err error) {
+		pending, err = tx.Requests(RequestFilter{State: StatePending})
+		return err
+	}); err != nil {
+		return err
+	}
+	supersedeOps(ch, pending, hash, now)
+	return nil
+}
+
+// supersedeOps adds the supersession of those of pending not made under
+// bundle hash.
+func supersedeOps(ch *Change, pending []*Request, hash string, now time.Time) {
+	for _, r := range pending {
+		if r.State != StatePending || r.PolicyHash == hash {
+			continue
+		}
+		ch.Add(SupersedeRequest{ID: r.ID, By: hash, At: now})
+		ch.Record(Event{Type: EventRequestSuperseded, Time: now, Actor: "broker", Subjects: []string{r.ID},
+			Data: mustJSON(map[string]string{"bundle": hash, "policy": r.PolicyHash})})
+	}
 }
 
 // MaxRejectionAudits bounds how many bundle rejections of one source are

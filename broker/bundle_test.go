@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failsmall/breakglass/audit"
 	"github.com/failsmall/breakglass/broker"
 	"github.com/failsmall/breakglass/internal/brokertest"
 	"github.com/failsmall/breakglass/policy"
@@ -49,8 +50,11 @@ func auditTypes(t *testing.T, e *brokertest.Env, from int64) []string {
 	t.Helper()
 	var out []string
 	err := e.DB.AuditEntries(context.Background(), from, auditSize(t, e), func(i int64, leaf []byte) error {
-		// the entry's second line is "type <type>"
-		out = append(out, strings.SplitN(string(leaf), "\n", 3)[1])
+		en, err := audit.ParseEntry(leaf)
+		if err != nil {
+			return err
+		}
+		out = append(out, en.Type)
 		return nil
 	})
 	if err != nil {

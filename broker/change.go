@@ -125,6 +125,13 @@ type SetKeyCounter struct {
 // InsertGrant stores a grant; ErrConflict when the request has one.
 type InsertGrant struct{ Grant *Grant }
 
+// SupersedeRequest moves a pending request to StateSuperseded, by the
+// bundle hash By; ErrConflict when it is not pending.
+type SupersedeRequest struct {
+	ID, By string
+	At     time.Time
+}
+
 // RevokeGrant marks a grant revoked by By at At; ErrConflict when it is
 // already revoked, ErrNotFound when it does not exist.
 type RevokeGrant struct {
@@ -189,6 +196,7 @@ func (InsertApproval) Kind() string        { return "approval.insert" }
 func (RequireApprovals) Kind() string      { return "approval.require_count" }
 func (SetKeyCounter) Kind() string         { return "key_counter.set" }
 func (InsertGrant) Kind() string           { return "grant.insert" }
+func (SupersedeRequest) Kind() string      { return "request.supersede" }
 func (RevokeGrant) Kind() string           { return "grant.revoke" }
 func (DelistGrant) Kind() string           { return "grant.delist" }
 func (RequireGrantUnrevoked) Kind() string { return "grant.require_unrevoked" }

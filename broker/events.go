@@ -16,6 +16,9 @@ const (
 	// EventRequestCancelled and EventRequestExpired: subjects [request].
 	EventRequestCancelled = "request.cancelled"
 	EventRequestExpired   = "request.expired"
+	// EventRequestSuperseded: subjects [request]; data the bundle that
+	// superseded it and the policy the request was made under.
+	EventRequestSuperseded = "request.superseded"
 	// EventGrantIssued: subjects [request, grant]. Every grant has exactly
 	// one (VerifyAudit checks it), and a credential's audit receipt proves it.
 	EventGrantIssued = "grant.issued"

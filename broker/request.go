@@ -20,10 +20,14 @@ const (
 	StateCancelled State = "cancelled"
 	StateExpired   State = "expired"
 	StateRevoked   State = "revoked"
+	// StateSuperseded: a pending request a new policy bundle invalidated
+	// (its statement names another policy); Request.SupersededBy is the
+	// bundle. The requester asks again under the new one.
+	StateSuperseded State = "superseded"
 )
 
 // States lists every state, in lifecycle order.
-var States = []State{StatePending, StateApproved, StateIssued, StateDenied, StateCancelled, StateExpired, StateRevoked}
+var States = []State{StatePending, StateApproved, StateIssued, StateDenied, StateCancelled, StateExpired, StateRevoked, StateSuperseded}
 
 // ParseState checks s names a state.
 func ParseState(s string) (State, error) {
@@ -58,6 +62,9 @@ type Request struct {
 	RequestStatement []byte
 	RequestSignature []byte
 	Drill            bool
+	// SupersededBy is the hash of the bundle that superseded the request
+	// (StateSuperseded); empty otherwise.
+	SupersededBy string
 }
 
 // RequestFilter selects requests; zero fields match everything.

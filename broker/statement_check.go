@@ -73,7 +73,11 @@ func CheckApprovalStatement(stmt []byte, r *Request, approver string) (Statement
 		return st, err
 	}
 	if err := stateError(r); err != nil {
-		return st, &wrapped{sentinel: err, err: fmt.Errorf("request %s is %s, not pending; nothing to approve", r.ID, r.State)}
+		msg := fmt.Errorf("request %s is %s, not pending; nothing to approve", r.ID, r.State)
+		if r.State == StateSuperseded {
+			msg = fmt.Errorf("request %s was superseded by policy bundle %s; the requester must request again under it", r.ID, r.SupersededBy)
+		}
+		return st, &wrapped{sentinel: err, err: msg}
 	}
 	if approver == r.Requester {
 		return st, fmt.Errorf("you (%s) made request %s: %w", approver, r.ID, ErrSelfApproval)

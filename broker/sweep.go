@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -9,7 +10,8 @@ import (
 const sweepBatch = 500
 
 // Sweep expires pending requests past their lifetime and grants past their
-// end, delists revoked grants expired for longer than MaxVerifySkew from
+// end, supersedes pending requests made under a bundle other than the
+// active one (created while a new bundle was activated), delists revoked grants expired for longer than MaxVerifySkew from
 // the revocation list, auditing each, and drops lapsed challenges and
 // sessions. The server
 // calls it periodically; it is safe to run from several processes at once.
@@ -19,7 +21,14 @@ func (s *Service) Sweep(ctx context.Context) (expired int, err error) {
 	err = s.write(ctx, func(now time.Time) (*Change, error) {
 		var due []*Request
 		var grants, delist []*Grant
+		var pending []*Request
+		active := s.policy.Load().bundle
 		if err := s.view(ctx, func(tx Tx) (err error) {
+			if active != nil {
+				if pending, err = tx.Requests(RequestFilter{State: StatePending, Limit: sweepBatch}); err != nil {
+					return err
+				}
+			}
 			if due, err = tx.DueRequests(now, sweepBatch); err != nil {
 				return err
 			}
@@ -32,8 +41,13 @@ func (s *Service) Sweep(ctx context.Context) (expired int, err error) {
 			return nil, err
 		}
 		ch := new(Change)
+		dueIDs := map[string]bool{}
 		for _, r := range due {
 			s.expire(ch, r, now)
+			dueIDs[r.ID] = true
+		}
+		if active != nil {
+			supersedeOps(ch, slices.DeleteFunc(pending, func(r *Request) bool { return dueIDs[r.ID] }), active.Hash, now)
 		}
 		for _, g := range grants {
 			ch.Add(SetRequestState{ID: g.RequestID, From: StateIssued, To: StateExpired, At: now})

@@ -203,3 +203,16 @@ func openAuditLog(ctx context.Context, cfg Config, db *sqlite.DB, hook *commitHo
 // close stops the checkpointer, which first checkpoints everything
 // committed.
 func (l *auditLog) close() { l.cp.Close() }
+
+// witnessStatus converts the checkpointer's witness status for the API.
+func (s *Server) witnessStatus() []web.WitnessJSON {
+	out := []web.WitnessJSON{}
+	if s.audit == nil {
+		return out
+	}
+	for _, w := range s.audit.cp.Witnesses() {
+		out = append(out, web.WitnessJSON{Name: w.Name, URL: w.URL, Up: w.Up(), Cosigned: w.Cosigned,
+			LastSuccess: w.LastSuccess, LastError: w.LastError, LastErrorAt: w.LastErrorAt})
+	}
+	return out
+}

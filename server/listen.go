@@ -23,7 +23,7 @@ func (s *Server) listen(addr string) error {
 	s.ln = ln
 	h := web.NewServer(web.Config{Service: s.svc, Logger: s.cfg.Logger, Started: time.Now(),
 		JWKS: func() any { return s.keys.JWKS() }, KeyIDs: s.kids, Audit: s.audit, AuditPublic: s.cfg.AuditPublic,
-		Sources: s.sourceStatus, Limits: s.cfg.Limits})
+		Sources: s.sourceStatus, Witnesses: s.witnessStatus, Limits: s.cfg.Limits})
 	s.srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn)}

@@ -45,6 +45,8 @@ func (t *Tx) applyOp(op broker.Op) error {
 		return t.InsertRequest(op.Request)
 	case broker.SetRequestState:
 		return t.SetRequestState(op.ID, op.From, op.To, op.At)
+	case broker.SupersedeRequest:
+		return t.SupersedeRequest(op.ID, op.By, op.At)
 	case broker.RequireRequestState:
 		return t.requireRequestState(op.ID, op.State)
 	case broker.InsertApproval:

@@ -12,6 +12,10 @@ import (
 const requestColumns = `id, role, requester, reason, incident, duration, created, expires, state,
 	updated, policy_hash, statement, statement_digest, request_statement, request_signature, drill`
 
+// requestRead is what scanRequest reads: the inserted columns, then what
+// later changes set (the bundle that superseded the request).
+const requestRead = requestColumns + `, superseded_by`
+
 // InsertRequest stores a new request; ErrConflict when its id exists.
 func (t *Tx) InsertRequest(r *broker.Request) error {
 	if _, err := broker.ParseState(string(r.State)); err != nil {
@@ -39,7 +43,7 @@ func (t *Tx) InsertRequest(r *broker.Request) error {
 
 // Request returns request id; ErrNotFound when there is none.
 func (t *Tx) Request(id string) (*broker.Request, error) {
-	r, err := scanRequest(t.queryRow(`SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
+	r, err := scanRequest(t.queryRow(`SELECT `+requestRead+` FROM requests WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: request %s", broker.ErrNotFound, id)
 	}
@@ -59,7 +63,7 @@ func (t *Tx) Requests(f broker.RequestFilter) ([]*broker.Request, error) {
 		}
 		all, who, roles = 0, v.Requester, enc
 	}
-	rows, err := t.query(`SELECT `+requestColumns+` FROM requests
+	rows, err := t.query(`SELECT `+requestRead+` FROM requests
 		WHERE (?1 = '' OR state = ?1) AND (?2 = '' OR requester = ?2)
 			AND (?4 OR requester = ?5 OR role IN (SELECT value FROM json_each(?6)))
 		ORDER BY created DESC, id DESC LIMIT ?3`, string(f.State), f.Requester, limit(f.Limit), all, who, roles)
@@ -90,6 +94,24 @@ func (t *Tx) SetRequestState(id string, from, to broker.State, at time.Time) err
 	return nil
 }
 
+// SupersedeRequest moves pending request id to superseded by bundle hash
+// by at at; ErrNotFound when it does not exist, ErrConflict when it is
+// not pending.
+func (t *Tx) SupersedeRequest(id, by string, at time.Time) error {
+	v, err := nanos("updated", at)
+	if err != nil || v == nil {
+		return fmt.Errorf("%w: sqlite: supersede request %s: time %v", broker.ErrInvalid, id, at)
+	}
+	ok, err := t.changed(`UPDATE requests SET state = 'superseded', superseded_by = ?, updated = ? WHERE id = ? AND state = 'pending'`, by, v, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: supersede request %s: %w", id, err)
+	}
+	if !ok {
+		return t.casError("request", id, `SELECT 1 FROM requests WHERE id = ?`, "is not pending")
+	}
+	return nil
+}
+
 // DueRequests lists pending requests whose Expires is at or before now,
 // soonest first; limit zero or less means all.
 func (t *Tx) DueRequests(now time.Time, n int) ([]*broker.Request, error) {
@@ -97,7 +119,7 @@ func (t *Tx) DueRequests(now time.Time, n int) ([]*broker.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.query(`SELECT `+requestColumns+` FROM requests
+	rows, err := t.query(`SELECT `+requestRead+` FROM requests
 		WHERE state = 'pending' AND expires <= ? ORDER BY expires, id LIMIT ?`, v, limit(n))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: due requests: %w", err)
@@ -134,14 +156,15 @@ func scanRequest(s scanner) (*broker.Request, error) {
 	var dur int64
 	var created, expires, updated sql.NullInt64
 	var state string
+	var by sql.NullString
 	err := s.Scan(&r.ID, &r.Role, &r.Requester, &r.Reason, &r.Incident, &dur, &created, &expires, &state,
-		&updated, &r.PolicyHash, &r.Statement, &r.StatementDigest, &r.RequestStatement, &r.RequestSignature, &r.Drill)
+		&updated, &r.PolicyHash, &r.Statement, &r.StatementDigest, &r.RequestStatement, &r.RequestSignature, &r.Drill, &by)
 	if err != nil {
 		return nil, err
 	}
 	r.Duration = time.Duration(dur)
 	r.Created, r.Expires, r.Updated = fromNanos(created), fromNanos(expires), fromNanos(updated)
-	r.State = broker.State(state)
+	r.State, r.SupersededBy = broker.State(state), by.String
 	r.Statement, r.RequestStatement, r.RequestSignature = blob(r.Statement), blob(r.RequestStatement), blob(r.RequestSignature)
 	return &r, nil
 }

@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +173,49 @@ func TestCountByState(t *testing.T) {
 		checkEqual(t, "CountByState", got, map[broker.State]int{broker.StatePending: 2, broker.StateRevoked: 1})
 		return err
 	})
+}
+
+// TestSupersedeRequest: a pending request moves to superseded with the
+// bundle that superseded it; any other state is a conflict.
+func TestSupersedeRequest(t *testing.T) {
+	db := newDB(t)
+	a, b := newRequest("a", t0), newRequest("b", t0)
+	b.State = broker.StateDenied
+	insertRequests(t, db, a, b)
+	mustUpdate(t, db, func(tx *sqlite.Tx) error { return tx.SupersedeRequest("a", "sha256:feed", t0.Add(time.Minute)) })
+	mustView(t, db, func(tx *sqlite.Tx) error {
+		r, err := tx.Request("a")
+		if err == nil && (r.State != broker.StateSuperseded || r.SupersededBy != "sha256:feed" || !r.Updated.Equal(t0.Add(time.Minute))) {
+			t.Errorf("superseded request = state %s by %q updated %s", r.State, r.SupersededBy, r.Updated)
+		}
+		return err
+	})
+	for id, want := range map[string]error{"a": broker.ErrConflict, "b": broker.ErrConflict, "nope": broker.ErrNotFound} {
+		if err := db.Update(t.Context(), func(tx *sqlite.Tx) error { return tx.SupersedeRequest(id, "sha256:feed", t0) }); !errors.Is(err, want) {
+			t.Errorf("supersede %s: %v, want %v", id, err, want)
+		}
+	}
+}
+
+// TestSupersededMigration: a database from before migration 0007 keeps its
+// requests and takes the superseded state after it.
+func TestSupersededMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bg.db")
+	db := mustOpen(t, path)
+	insertRequests(t, db, newRequest("a", t0))
+	db.Close()
+	rawExecAll(t, path, undoSuperseded...)
+	var schema string
+	if err := rawDB(t, path).QueryRow(`SELECT sql FROM sqlite_schema WHERE name = 'requests'`).Scan(&schema); err != nil || strings.Contains(schema, "superseded") {
+		t.Fatalf("the undone schema: %v, %s", err, schema)
+	}
+	db = mustOpen(t, path)
+	mustUpdate(t, db, func(tx *sqlite.Tx) error { return tx.SupersedeRequest("a", "sha256:feed", t0) })
+	if err := rawDB(t, path).QueryRow(`SELECT sql FROM sqlite_schema WHERE name = 'requests'`).Scan(&schema); err != nil || strings.Count(schema, "'superseded'") != 1 {
+		t.Errorf("the migrated schema: %v, %s", err, schema)
+	}
+	var ok string
+	if err := rawDB(t, path).QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Errorf("integrity_check: %q, %v", ok, err)
+	}
 }

@@ -81,9 +81,16 @@ func TestRevokedGrantsAndSequence(t *testing.T) {
 	}
 }
 
-// undoDelisted takes a database back to before migration 0006.
-var undoDelisted = []string{`DROP INDEX grants_listed_expires`, `ALTER TABLE grants DROP COLUMN delisted`,
-	`DELETE FROM schema_migrations WHERE version = 6`}
+// undoSuperseded takes a database back to before migration 0007, and
+// undoDelisted to before 0006 (migrations apply in order, so it undoes 0007
+// first).
+var (
+	undoSuperseded = []string{`ALTER TABLE requests DROP COLUMN superseded_by`, `PRAGMA writable_schema = ON`,
+		`UPDATE sqlite_schema SET sql = replace(sql, ', ''superseded'')', ')') WHERE type = 'table' AND name = 'requests'`,
+		`PRAGMA writable_schema = RESET`, `DELETE FROM schema_migrations WHERE version = 7`}
+	undoDelisted = append(slices.Clone(undoSuperseded), `DROP INDEX grants_listed_expires`, `ALTER TABLE grants DROP COLUMN delisted`,
+		`DELETE FROM schema_migrations WHERE version = 6`)
+)
 
 // TestDelistedMigration: a store written before migration 0006 (here: its
 // column and record removed) keeps its revocation sequence across the

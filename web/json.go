@@ -26,6 +26,7 @@ type RequestJSON struct {
 	Created         time.Time      `json:"created"`
 	Expires         time.Time      `json:"expires"`
 	State           broker.State   `json:"state"`
+	SupersededBy    string         `json:"superseded_by,omitempty"` // the bundle that superseded it
 	Updated         time.Time      `json:"updated"`
 	Policy          string         `json:"policy"`
 	Statement       string         `json:"statement"`
@@ -70,7 +71,7 @@ type GrantJSON struct {
 func requestJSON(r *broker.Request) RequestJSON {
 	return RequestJSON{ID: r.ID, Role: r.Role, Requester: r.Requester, Reason: r.Reason, Incident: r.Incident,
 		Duration: broker.FormatDuration(r.Duration), Created: r.Created.UTC(), Expires: r.Expires.UTC(),
-		State: r.State, Updated: r.Updated.UTC(), Policy: r.PolicyHash, Statement: string(r.Statement),
+		State: r.State, SupersededBy: r.SupersededBy, Updated: r.Updated.UTC(), Policy: r.PolicyHash, Statement: string(r.Statement),
 		StatementDigest: r.StatementDigest}
 }
 

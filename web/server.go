@@ -40,6 +40,8 @@ type Config struct {
 	AuditPublic bool
 	// Sources reports the upstream sources' health; nil for none.
 	Sources func() []SourceJSON
+	// Witnesses reports the audit witnesses' health; nil for none.
+	Witnesses func() []WitnessJSON
 	// Limits bounds the costly unauthenticated routes (zero: defaults).
 	Limits Limits
 }
@@ -178,12 +180,16 @@ var (
 		"Unix time of the source's last successful fetch (0 when never).", []string{"source", "kind"}, nil)
 	sourceAgeDesc = prometheus.NewDesc("breakglass_source_age_seconds",
 		"Seconds since the source's last successful fetch (-1 when never).", []string{"source", "kind"}, nil)
-	sourceUpDesc = prometheus.NewDesc("breakglass_source_up", "1 when the source's last fetch succeeded.", []string{"source", "kind"}, nil)
+	sourceUpDesc  = prometheus.NewDesc("breakglass_source_up", "1 when the source's last fetch succeeded.", []string{"source", "kind"}, nil)
+	witnessUpDesc = prometheus.NewDesc("breakglass_witness_up",
+		"1 when the witness's last cosignature request succeeded, 0 when it failed (unreachable, refusing) or none succeeded yet.", []string{"witness"}, nil)
+	witnessSizeDesc = prometheus.NewDesc("breakglass_witness_cosigned_size",
+		"Size of the newest audit checkpoint the witness cosigned (0 when none, in this process).", []string{"witness"}, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{stateDesc, policyDesc, bundleSerialDesc, bundleAgeDesc, deactivatedDesc,
-		sourceSuccessDesc, sourceAgeDesc, sourceUpDesc} {
+		sourceSuccessDesc, sourceAgeDesc, sourceUpDesc, witnessUpDesc, witnessSizeDesc} {
 		ch <- d
 	}
 }
@@ -218,6 +224,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(sourceSuccessDesc, prometheus.GaugeValue, last, src.Name, src.Kind)
 		ch <- prometheus.MustNewConstMetric(sourceAgeDesc, prometheus.GaugeValue, src.AgeSeconds, src.Name, src.Kind)
 		ch <- prometheus.MustNewConstMetric(sourceUpDesc, prometheus.GaugeValue, up, src.Name, src.Kind)
+	}
+	for _, w := range c.s.witnesses() {
+		up := 0.0
+		if w.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(witnessUpDesc, prometheus.GaugeValue, up, w.Name)
+		ch <- prometheus.MustNewConstMetric(witnessSizeDesc, prometheus.GaugeValue, float64(w.Cosigned), w.Name)
 	}
 }
 

@@ -44,6 +44,27 @@ type StatusJSON struct {
 	// upstreams it is refreshed from.
 	Bundle  *broker.BundleState `json:"bundle,omitempty"`
 	Sources []SourceJSON        `json:"sources"`
+	// Witnesses are the witnesses that cosign the audit checkpoints.
+	Witnesses []WitnessJSON `json:"witnesses"`
+}
+
+// WitnessJSON is how one witness is doing: the newest checkpoint size it
+// cosigned and its last failure (unreachable, refusing), if after that.
+type WitnessJSON struct {
+	Name        string    `json:"name"`
+	URL         string    `json:"url"`
+	Up          bool      `json:"up"`
+	Cosigned    int64     `json:"cosigned_size"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}
+
+func (s *Server) witnesses() []WitnessJSON {
+	if s.cfg.Witnesses == nil {
+		return []WitnessJSON{}
+	}
+	return s.cfg.Witnesses()
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +75,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	out := StatusJSON{Broker: st.Broker, Time: st.Time, Started: s.cfg.Started.UTC(), Ready: st.Policy != "",
 		Policy: st.Policy, PolicyError: st.PolicyError, SigningKeys: s.cfg.KeyIDs(), Counts: st.Counts,
-		Bundle: s.svc.BundleState(), Sources: s.sources()}
+		Bundle: s.svc.BundleState(), Sources: s.sources(), Witnesses: s.witnesses()}
 	if st.Policy != "" {
 		out.PolicyAge = st.PolicyAge.Truncate(time.Second).String()
 	}

@@ -86,6 +86,9 @@ func printRequest(c *cli, r *web.RequestJSON) {
 		shown = fmt.Sprintf("  (the statement does not parse: %v)\n", err)
 	}
 	fmt.Fprintf(c.stdout, "request %s: %s\n\n%s\n", r.ID, r.State, shown)
+	if r.SupersededBy != "" {
+		fmt.Fprintf(c.stdout, "superseded by policy bundle %s: request again under it\n", r.SupersededBy)
+	}
 	fmt.Fprintf(c.stdout, "statement digest: %s\ncreated: %s\n", r.StatementDigest, r.Created.Format(time.RFC3339))
 	for _, a := range r.Approvals {
 		extra := ""
@@ -139,6 +142,9 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 	for _, src := range st.Sources {
 		fmt.Fprintf(c.stdout, "source %s (%s): %s\n", src.Name, src.Kind, sourceLine(src, st.Time))
 	}
+	for _, w := range st.Witnesses {
+		fmt.Fprintf(c.stdout, "witness %s (%s): %s\n", w.Name, w.URL, witnessLine(w))
+	}
 	fmt.Fprintf(c.stdout, "signing keys: %s\n", strings.Join(st.SigningKeys, ", "))
 	for _, s := range broker.States {
 		if n := st.Counts[s]; n > 0 {
@@ -177,4 +183,18 @@ func sourceLine(s web.SourceJSON, now time.Time) string {
 		out += "; not polled yet"
 	}
 	return out
+}
+
+// witnessLine says how a witness is doing.
+func witnessLine(w web.WitnessJSON) string {
+	switch {
+	case w.Up:
+		return fmt.Sprintf("ok, cosigned size %d", w.Cosigned)
+	case w.LastError != "" && w.LastSuccess.IsZero():
+		return fmt.Sprintf("FAILING since the start: %s (at %s)", w.LastError, w.LastErrorAt.UTC().Format(time.RFC3339))
+	case w.LastError != "":
+		return fmt.Sprintf("FAILING: %s (at %s; last cosigned size %d at %s)", w.LastError, w.LastErrorAt.UTC().Format(time.RFC3339),
+			w.Cosigned, w.LastSuccess.UTC().Format(time.RFC3339))
+	}
+	return "no checkpoint pushed yet"
 }

@@ -100,6 +100,6 @@ func requestOf(r *web.RequestJSON) (*broker.Request, error) {
 		return nil, fmt.Errorf("the broker sent request %s with duration %q: %w", r.ID, r.Duration, err)
 	}
 	return &broker.Request{ID: r.ID, Role: r.Role, Requester: r.Requester, Reason: r.Reason, Incident: r.Incident,
-		Duration: d, Created: r.Created, Expires: r.Expires, State: r.State, Updated: r.Updated, PolicyHash: r.Policy,
+		Duration: d, Created: r.Created, Expires: r.Expires, State: r.State, SupersededBy: r.SupersededBy, Updated: r.Updated, PolicyHash: r.Policy,
 		Statement: []byte(r.Statement), StatementDigest: r.StatementDigest}, nil
 }
