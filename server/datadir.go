@@ -1,9 +1,12 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -59,12 +62,70 @@ func (d Dir) Checkpoint() string { return filepath.Join(string(d), "checkpoint")
 func (d Dir) CheckpointMirror() string { return filepath.Join(d.Keys(), "checkpoint") }
 
 // mkPrivate creates the data folder 0700 when it is missing and refuses it
-// (checkPrivate) otherwise, before anything is written in it.
+// (checkPrivate, checkWritable) otherwise, before anything is written in
+// it.
 func (d Dir) mkPrivate() error {
 	if err := os.MkdirAll(string(d), 0o700); err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			return fmt.Errorf("data folder %s cannot be created by this user (uid %d): %w: create it for this user (`mkdir -m 700 %s` as someone who may), or pass --data a folder this user may write", d, os.Geteuid(), err, d)
+		}
 		return fmt.Errorf("data folder: %w", err)
 	}
-	return d.checkPrivate()
+	if err := d.checkPrivate(); err != nil {
+		return err
+	}
+	return d.checkWritable()
+}
+
+// checkWritable refuses, with what to do, a data folder the broker could
+// open but not write: SQLite would fail later with "unable to open database
+// file" for a file that exists (it cannot create the WAL beside it), or
+// "attempt to write a readonly database". It checks the folder and the
+// keys folder by creating and removing a file in each, and opens the
+// database, its WAL and shared-memory files, when they exist, for writing
+// (and closes them: nothing is written). The permission bits do not stop
+// root, so as root only a read-only file system fails it.
+func (d Dir) checkWritable() error {
+	probe := func(dir string) error {
+		f, err := os.CreateTemp(dir, ".write-check-*")
+		if err != nil {
+			return err
+		}
+		name := f.Name()
+		f.Close()
+		return os.Remove(name)
+	}
+	if err := probe(string(d)); err != nil {
+		return d.notWritable(err)
+	}
+	if fi, err := os.Stat(d.Keys()); err == nil && fi.IsDir() {
+		if err := probe(d.Keys()); err != nil {
+			return d.notWritable(err)
+		}
+	}
+	for _, p := range []string{d.DB(), d.DB() + "-wal", d.DB() + "-shm"} {
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return d.notWritable(err)
+		}
+		f.Close()
+	}
+	return nil
+}
+
+// notWritable is checkWritable's refusal.
+func (d Dir) notWritable(err error) error {
+	what := fmt.Sprintf("is not writable by this user (uid %d)", os.Geteuid())
+	if errors.Is(err, syscall.EROFS) {
+		what = "is on a read-only file system"
+	} else if !errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("data folder %s: %w", d, err)
+	}
+	return fmt.Errorf("data folder %s %s: %w. The broker writes its database, signing keys and checkpoints there: run it as the user who owns the folder, or give the folder and its files to this user with write access for it (`chown -R USER %s`, then `chmod -R u+w %s`). To only read and check a copy of its audit log, `breakglass audit verify --db %s` opens the database read-only",
+		d, what, err, d, d, d.DB())
 }
 
 // checkPrivate refuses a data folder that group or others may enter or

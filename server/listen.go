@@ -13,14 +13,20 @@ import (
 	"github.com/failsmall/breakglass/web"
 )
 
-// listen starts serving on addr ("host:port"; port 0 picks one), and the
-// background tasks with it.
-func (s *Server) listen(addr string) error {
+// Listen binds addr ("host:port"; port 0 picks one) for OpenListener. A
+// busy address fails with what to do.
+func Listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another broker running? pick another --addr)", addr, err)
+		return nil, fmt.Errorf("listen on %s: %w (is another broker running? pick another --addr)", addr, err)
 	}
+	return ln, nil
+}
+
+// serve starts serving on ln, and the background tasks with it.
+func (s *Server) serve(ln net.Listener) {
 	s.ln = ln
+	s.cfg.Logger.Debug("serving", "addr", ln.Addr().String())
 	h := web.NewServer(web.Config{Service: s.svc, Logger: s.cfg.Logger, Started: time.Now(),
 		JWKS: func() any { return s.keys.JWKS() }, KeyIDs: s.kids, Audit: s.audit, AuditPublic: s.cfg.AuditPublic,
 		Sources: s.sourceStatus, Witnesses: s.witnessStatus, Limits: s.cfg.Limits})
@@ -41,7 +47,6 @@ func (s *Server) listen(addr string) error {
 		}
 	}()
 	go func() { defer s.wg.Done(); s.background(ctx) }()
-	return nil
 }
 
 // background expires lapsed requests and grants, and re-reads the keyring

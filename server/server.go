@@ -43,8 +43,33 @@ type Server struct {
 // Open opens the store and keys of cfg.Data, loads the policy and, when
 // cfg.Addr is set, serves on it. An invalid policy does not stop it: the
 // broker serves health and status and refuses requests with the reason.
+// The address is bound first, before anything is written: a busy port
+// fails with nothing created in cfg.Data and nothing in its audit log.
 // Every Open that succeeds needs a Close.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
+	var ln net.Listener
+	if cfg.Addr != "" {
+		var err error
+		if ln, err = Listen(cfg.Addr); err != nil {
+			return nil, err
+		}
+	}
+	return OpenListener(ctx, cfg, ln)
+}
+
+// OpenListener is Open serving on ln, a listener the caller bound already
+// (with Listen) so that it can bind before it writes anything of its own
+// in the data folder (`serve --dev` writes the dev keys and policy). A nil
+// ln serves nothing, as an empty Config.Addr does; cfg.Addr is not read.
+// OpenListener closes ln when it fails.
+func OpenListener(ctx context.Context, cfg Config, ln net.Listener) (_ *Server, err error) {
+	if ln != nil {
+		defer func() {
+			if err != nil {
+				ln.Close()
+			}
+		}()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,13 +128,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Logger.Error("could not audit the start", "err", err)
 	}
 	s.loadBundle(ctx)
-	if cfg.Addr == "" {
+	if size, err := db.AuditSize(ctx); err == nil {
+		cfg.Logger.Debug("opened the data folder", "data", string(cfg.Data), "audit_entries", size, "signing_key", keys.CurrentKID())
+	}
+	if ln == nil {
 		return s, nil
 	}
-	if err := s.listen(cfg.Addr); err != nil {
-		s.Close(ctx)
-		return nil, err
-	}
+	s.serve(ln)
 	return s, nil
 }
 

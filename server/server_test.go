@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,20 +232,65 @@ func TestOpenWithoutAddr(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesABusyAddr: a second broker on the same address fails with
-// what to do, and leaves its folder closed for the next Open.
+// TestOpenRefusesABusyAddr (issue 10, point 14): a second broker on the
+// same address fails with what to do before it writes anything: on another
+// data folder, the folder is not even created; on the first broker's own
+// folder, its audit log gains no entry (no broker.started, no policy
+// entries, no broker.stopped) and no file appears. The refused folder
+// opens afterwards.
 func TestOpenRefusesABusyAddr(t *testing.T) {
-	first := openDev(t, server.Dir(filepath.Join(t.TempDir(), "a")))
-	d := server.Dir(filepath.Join(t.TempDir(), "data")) // created 0700 by the broker
-	_, err := server.Open(t.Context(), server.Config{Name: "bg.server.test", Addr: first.s.Addr().String(), Data: d})
-	if err == nil || !strings.Contains(err.Error(), "is another broker running? pick another --addr") {
+	ctx := context.Background()
+	a := server.Dir(filepath.Join(t.TempDir(), "a"))
+	first := openDev(t, a)
+	busy := first.s.Addr().String()
+	const hint = "is another broker running? pick another --addr"
+
+	d := server.Dir(filepath.Join(t.TempDir(), "data"))
+	_, err := server.Open(ctx, server.Config{Name: "bg.server.test", Addr: busy, Data: d})
+	if err == nil || !strings.Contains(err.Error(), hint) {
 		t.Fatalf("Open on a busy address: %v, want the listen error with its hint", err)
 	}
-	s, err := server.Open(t.Context(), server.Config{Name: "bg.server.test", Data: d})
+	if _, err := os.Stat(string(d)); !os.IsNotExist(err) {
+		t.Errorf("the refused broker's fresh data folder: %v; want it not created", err)
+	}
+
+	before := auditTypes(t, first.s)
+	files := folderFiles(t, a)
+	_, err = server.Open(ctx, server.Config{Name: "breakglass-dev", Addr: busy, Data: a,
+		Local: &server.LocalPolicy{File: a.Policy(), Admins: []ssh.Signer{first.keys["carol"]}}})
+	if err == nil || !strings.Contains(err.Error(), hint) {
+		t.Fatalf("Open of the running broker's own folder on its address: %v, want the listen error with its hint", err)
+	}
+	if after := auditTypes(t, first.s); len(after) != len(before) {
+		t.Errorf("the refused Open added audit entries to the running broker's log: %v", after[len(before):])
+	}
+	if got := folderFiles(t, a); !slices.Equal(got, files) {
+		t.Errorf("the refused Open changed the running broker's folder: %v, was %v", got, files)
+	}
+
+	s, err := server.Open(ctx, server.Config{Name: "bg.server.test", Data: d})
 	if err != nil {
 		t.Fatalf("Open after the refused one: %v", err)
 	}
-	s.Close(context.Background())
+	s.Close(ctx)
+}
+
+// folderFiles lists the files under d, folders included, relative to it.
+func folderFiles(t *testing.T, d server.Dir) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(string(d), func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(string(d), p)
+		out = append(out, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestOpenRefusesAReadableDataFolder: a data folder that group or others

@@ -70,6 +70,8 @@ type DB struct {
 	// (audit_batch.go), when edgeSet; only the writer goroutine uses it.
 	edge    edge
 	edgeSet bool
+	// readOnly is set by OpenReadOnly.
+	readOnly bool
 }
 
 var _ broker.Store = (*DB)(nil)
@@ -127,6 +129,131 @@ func Open(path string, opts Options) (*DB, error) {
 	db.jobs, db.closing, db.stopped = make(chan *job), make(chan struct{}), make(chan struct{})
 	go db.commitLoop()
 	return db, nil
+}
+
+// ErrReadOnly is what every write to a database opened with OpenReadOnly
+// returns.
+var ErrReadOnly = errors.New("sqlite: the database was opened read-only")
+
+// OpenReadOnly opens the existing database at path for reading only: the
+// audit commands' --db, which must work on a copy in a folder this user
+// cannot write (evidence handed over, a backup on read-only media) and
+// never change the file they are checking. It never creates the file,
+// never migrates it, and never writes to it or beside it:
+//
+//   - When no WAL file is beside it (a broker closed cleanly, a copy of the
+//     database file alone, a backup), everything is in the file and it is
+//     opened immutable=1: SQLite takes no lock and creates no -wal or -shm
+//     file. This assumes nothing writes the file meanwhile; a broker that
+//     starts on it during the read may make the reader see a torn state and
+//     fail, never a false success for a log that verifies otherwise.
+//   - When a WAL file is beside it (a running broker, or a copy taken with
+//     its WAL), it is opened mode=ro so the commits still in the WAL are
+//     read; SQLite then needs the -shm file, and creates it when it is
+//     missing and the folder lets it.
+//
+// A database whose schema is older than this binary's is refused with what
+// to do (a read-only open cannot migrate it), as is one newer than it
+// knows. Every write method returns ErrReadOnly; BackupTo works.
+func OpenReadOnly(path string, opts Options) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("sqlite: open %s read-only: not a regular file (want the breakglass.db of a data folder)", path)
+	}
+	db := &DB{path: path, log: opts.Logger, busy: opts.BusyTimeout, clock: opts.Clock, readOnly: true}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	if db.busy <= 0 {
+		db.busy = DefaultBusyTimeout
+	}
+	if db.clock == nil {
+		db.clock = broker.SystemClock{}
+	}
+	immutable := walIsEmpty(abs)
+	if db.r, err = sql.Open("sqlite3", readOnlyDSN(abs, db.busy, immutable, true)); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
+	}
+	readers := max(4, runtime.NumCPU())
+	db.r.SetMaxOpenConns(readers)
+	db.r.SetMaxIdleConns(readers)
+	// The "writer" of a read-only database is one more read-only connection
+	// without query_only, for VACUUM INTO (BackupTo), which query_only
+	// refuses. Nothing else uses it: the commit loop refuses every write.
+	if db.w, err = sql.Open("sqlite3", readOnlyDSN(abs, db.busy, immutable, false)); err != nil {
+		db.r.Close()
+		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
+	}
+	db.w.SetMaxOpenConns(1)
+	if err := db.checkSchema(context.Background(), immutable); err != nil {
+		db.r.Close()
+		db.w.Close()
+		return nil, err
+	}
+	db.jobs, db.closing, db.stopped = make(chan *job), make(chan struct{}), make(chan struct{})
+	go db.refuseWrites()
+	return db, nil
+}
+
+// ReadOnly says whether db was opened with OpenReadOnly.
+func (db *DB) ReadOnly() bool { return db.readOnly }
+
+// walIsEmpty says whether the database at abs has nothing outside its main
+// file: no WAL file, or an empty one that no process has open (no -shm).
+func walIsEmpty(abs string) bool {
+	wal, err := os.Stat(abs + "-wal")
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil || wal.Size() > 0 {
+		return false
+	}
+	_, err = os.Stat(abs + "-shm")
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// readOnlyDSN is dsn for OpenReadOnly: no journal mode or synchronous
+// setting (they would be writes), mode=ro, and immutable=1 when everything
+// is in the main file.
+func readOnlyDSN(abs string, busy time.Duration, immutable, queryOnly bool) string {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	if immutable {
+		q.Set("immutable", "1")
+	}
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
+	q.Set("_stmt_cache_size", "64")
+	if queryOnly {
+		q.Set("_query_only", "on")
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// refuseWrites is the commit loop of a read-only database: it answers
+// every write with ErrReadOnly until Close.
+func (db *DB) refuseWrites() {
+	defer close(db.stopped)
+	for {
+		select {
+		case j := <-db.jobs:
+			j.err = fmt.Errorf("%w: %s", ErrReadOnly, db.path)
+			close(j.done)
+		case <-db.closing:
+			return
+		}
+	}
 }
 
 // private creates the database file 0600 when it is missing, before SQLite

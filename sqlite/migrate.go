@@ -142,3 +142,52 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	}
 	return v, nil
 }
+
+// checkSchema is what OpenReadOnly does instead of migrating: it reads the
+// schema version and refuses a database that is not at this binary's, with
+// what to do. The first query is the one that opens the file, so SQLite's
+// failures to open it are explained here too.
+func (db *DB) checkSchema(ctx context.Context, immutable bool) error {
+	ms, err := loadMigrations(migrations.FS)
+	if err != nil {
+		return err
+	}
+	known := len(ms)
+	var tables int
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
+		return db.readOnlyOpenError(err, immutable)
+	}
+	if tables == 0 {
+		return fmt.Errorf("sqlite: %s is not a breakglass database (it has no schema_migrations table): pass the breakglass.db of a broker's data folder", db.path)
+	}
+	var have int
+	if err := db.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return db.readOnlyOpenError(err, immutable)
+	}
+	switch {
+	case have > known:
+		return fmt.Errorf("sqlite: %s has schema version %d, newer than this binary knows (%d): upgrade breakglass", db.path, have, known)
+	case have < known:
+		return fmt.Errorf("sqlite: %s has schema version %d, older than this binary's (%d), so the %w, which a read-only open does not make: "+
+			"read it with the breakglass version that wrote it, or copy its data folder to one you can write, start `breakglass serve --data COPY` on the copy once (it migrates the copy) and read the copy",
+			db.path, have, known, ErrOldSchema)
+	}
+	return nil
+}
+
+// ErrOldSchema is what OpenReadOnly returns for a database that would need
+// a migration.
+var ErrOldSchema = errors.New("database needs a migration")
+
+// readOnlyOpenError explains why a read-only open could not read the file.
+func (db *DB) readOnlyOpenError(err error, immutable bool) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrNotADB {
+		return fmt.Errorf("sqlite: %s is not a SQLite database: %w", db.path, err)
+	}
+	if errors.As(err, &se) && se.Code == sqlite3.ErrCantOpen && !immutable {
+		return fmt.Errorf("sqlite: open %s read-only: %w: its WAL file (%s-wal) holds commits not yet in the database, and SQLite needs %s-shm beside it to read them, which it cannot create in that folder: "+
+			"copy the database with its -wal file to a folder you can write and pass the copy, or stop the broker so it moves the WAL into the database", db.path, err, db.path, db.path)
+	}
+	return fmt.Errorf("sqlite: open %s read-only: %w", db.path, db.busyError(err))
+}

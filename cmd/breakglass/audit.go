@@ -76,9 +76,11 @@ func (f *logFlags) open(ctx context.Context) (*openedLog, error) {
 		if _, err := os.Stat(f.db); err != nil {
 			return nil, fmt.Errorf("--db: %w", err)
 		}
-		db, err := sqlite.Open(f.db, sqlite.Options{})
+		// Read-only: the file checked is never changed, and a copy in a
+		// folder this user cannot write (evidence, a backup) opens.
+		db, err := sqlite.OpenReadOnly(f.db, sqlite.Options{})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--db: %w", err)
 		}
 		l.db = db
 		if f.key == "" {

@@ -55,6 +55,8 @@ type serveFile struct {
 	// RateLimit bounds the costly routes anyone can call, per source
 	// address (web.Limits).
 	RateLimit rateLimitFile `yaml:"rate_limit"`
+	// LogLevel is the lowest level logged: debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
 }
 
 // rateLimitFile is web.Limits in the config file: zero means the default,
@@ -74,7 +76,7 @@ type scimFile struct {
 }
 
 // serveFields lists the config file's fields for error messages.
-const serveFields = "name, addr, data, sources, scim, poll, poll_timeout, ssh_ca, ssh_ca_agent, witnesses, audit_public, revocations_max_age and rate_limit"
+const serveFields = "name, addr, data, sources, scim, poll, poll_timeout, ssh_ca, ssh_ca_agent, witnesses, audit_public, revocations_max_age, rate_limit and log_level"
 
 func runServe(ctx context.Context, c *cli, args []string) error {
 	tuneGC()
@@ -85,6 +87,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	name := fs.String("name", "", "broker name, in every statement and as the JWT issuer (default from config, or breakglass-dev with --dev)")
 	dev := fs.Bool("dev", false, "development mode: generate a policy and keys for alice, bob and carol in the data folder")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	logLevel := fs.String("log-level", "info", "the lowest `LEVEL` logged: debug, info, warn or error")
 	sshCA := fs.String("ssh-ca", "", "SSH CA private key file for the certificates of roles with ssh (default: DATA/ssh-ca when it exists)")
 	sshCAAgent := fs.Bool("ssh-ca-agent", false, "sign certificates with the first key of the ssh-agent at SSH_AUTH_SOCK (a CA key on a hardware token)")
 	revMaxAge := fs.Duration("revocations-max-age", broker.DefaultRevocationsMaxAge, "how long relying parties may use a revocation list from /v1/revocations")
@@ -98,29 +101,28 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return errUsage("--rate-limit 0 would refuse every challenge and session: give requests per minute, or -1 for no limit")
 	}
 	cfg := serveFile{Addr: *addr, Data: *data, Name: *name, SSHCA: *sshCA, SSHCAAgent: *sshCAAgent, RevocationsMaxAge: *revMaxAge,
-		RateLimit: rateLimitFile{PerAddress: *rateLimit}}
+		RateLimit: rateLimitFile{PerAddress: *rateLimit}, LogLevel: *logLevel}
 	if *config != "" {
 		if err := readServeFile(*config, &cfg, set); err != nil {
 			return err
 		}
 	}
-	var handler slog.Handler = slog.NewTextHandler(c.stderr, nil)
+	level, err := parseLogLevel(cfg.LogLevel)
+	if err != nil {
+		if set["log-level"] || *config == "" {
+			return errUsage("--log-level: %v", err)
+		}
+		return fmt.Errorf("%s: log_level: %w", *config, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(c.stderr, opts)
 	if *logJSON {
-		handler = slog.NewJSONHandler(c.stderr, nil)
+		handler = slog.NewJSONHandler(c.stderr, opts)
 	}
 	log := slog.New(handler)
 	d := server.Dir(cfg.Data)
-	if *dev {
-		if cfg.Name == "" {
-			cfg.Name = "breakglass-dev"
-		}
-		wrote, err := server.EnsureDev(d)
-		if wrote {
-			fmt.Fprintf(c.stdout, "generated a development policy at %s\n", d.Policy())
-		}
-		if err != nil {
-			return err
-		}
+	if *dev && cfg.Name == "" {
+		cfg.Name = "breakglass-dev"
 	}
 	if err := checkRevocationsMaxAge(cfg.RevocationsMaxAge); err != nil {
 		return err
@@ -145,14 +147,29 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if sc.Addr == "" {
 		sc.Addr = ":0" // what net.Listen makes of --addr "": any port; an empty Config.Addr would serve nothing
 	}
+	// Bind first: a busy address must fail before anything is written in
+	// the data folder (the dev keys and policy, the audit log's entries).
+	ln, err := server.Listen(sc.Addr)
+	if err != nil {
+		return err
+	}
 	if *dev {
+		wrote, err := server.EnsureDev(d)
+		if wrote {
+			fmt.Fprintf(c.stdout, "generated a development policy at %s\n", d.Policy())
+		}
+		if err != nil {
+			ln.Close()
+			return err
+		}
 		admin, err := hwkey.LoadKeyFile(filepath.Join(d.DevKeys(), "carol"))
 		if err != nil {
+			ln.Close()
 			return fmt.Errorf("dev admin key: %w", err)
 		}
 		sc.Local = &server.LocalPolicy{File: d.Policy(), Admins: []ssh.Signer{admin}}
 	}
-	s, err := server.Open(ctx, sc)
+	s, err := server.OpenListener(ctx, sc, ln)
 	if err != nil {
 		return err
 	}
@@ -223,7 +240,7 @@ func readServeFile(path string, cfg *serveFile, set map[string]bool) error {
 		flag string
 		dst  *string
 		val  string
-	}{{"name", &cfg.Name, f.Name}, {"addr", &cfg.Addr, f.Addr}, {"data", &cfg.Data, f.Data}} {
+	}{{"name", &cfg.Name, f.Name}, {"addr", &cfg.Addr, f.Addr}, {"data", &cfg.Data, f.Data}, {"log-level", &cfg.LogLevel, f.LogLevel}} {
 		if !set[kv.flag] && kv.val != "" {
 			*kv.dst = kv.val
 		}
@@ -285,4 +302,19 @@ func witnessConfigs(ws []witnessFile) ([]audit.WitnessConfig, error) {
 		out = append(out, audit.WitnessConfig{URL: w.URL, Verifier: v, Client: &witness.Client{URL: w.URL}})
 	}
 	return out, nil
+}
+
+// parseLogLevel reads a log level by its name; "" is info.
+func parseLogLevel(name string) (slog.Level, error) {
+	switch strings.ToLower(name) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown level %q: want debug, info, warn or error", name)
 }
